@@ -1,0 +1,1 @@
+"""Travel-advisory change monitor: poll, snapshot, diff, classify, alert."""

@@ -1,0 +1,309 @@
+"""The ``monitor`` command: a thin layer over the Python API.
+
+Every :class:`~monitor.errors.MonitorError` becomes one line on stderr and its exit code
+(2 for configuration errors); ``--verbose`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from monitor import config as config_module
+from monitor import store as store_module
+from monitor.errors import MonitorError
+from monitor.pipeline import CheckReport, check_sources
+from monitor.scheduler import run_forever
+from monitor.sources import REGISTRY
+from monitor.store import SourceStatus, Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class Context:
+    config_path: Path | None
+    database: str | None
+    verbose: bool
+
+    def config(self) -> config_module.Config:
+        return config_module.load(self.config_path)
+
+    def open_store(self, config: config_module.Config) -> Store:
+        store = Store.open(self.database or config.database)
+        store.sync_sources(((s.id, s.kind, s.url) for s in config.sources), datetime.now(UTC))
+        return store
+
+
+class MonitorGroup(click.Group):
+    """Turns MonitorError into one line and an exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except MonitorError as exc:
+            if ctx.find_object(Context) and ctx.find_object(Context).verbose:  # type: ignore[union-attr]
+                traceback.print_exc()
+            click.echo(f"monitor: error: {exc}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+def json_option(func: F) -> F:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
+
+
+@click.group(cls=MonitorGroup)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Configuration file (default: $MONITOR_CONFIG, else config/monitor.yaml).",
+)
+@click.option("--database", metavar="URL", help="Database URL; overrides the configuration's `database`.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging and tracebacks on errors.")
+@click.version_option(package_name="advisory-monitor")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None, database: str | None, verbose: bool) -> None:
+    """Watch travel advisories and carrier notices; record and classify every change."""
+    ctx.obj = Context(config_path, database, verbose)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("apscheduler", "httpx", "httpcore", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+@cli.command()
+@click.argument("source_ids", nargs=-1, metavar="[SOURCE_ID]...")
+@json_option
+@click.pass_obj
+def check(obj: Context, source_ids: tuple[str, ...], as_json: bool) -> None:
+    """Poll the sources now, once (all, or the ones named), and show what changed.
+
+    Exit code 1 when any of them failed."""
+    config = obj.config()
+    for source_id in source_ids:
+        config.source(source_id)
+    store = obj.open_store(config)
+    try:
+        reports = asyncio.run(check_sources(config, store, source_ids))
+    finally:
+        store.close()
+    _print_reports(reports, as_json)
+    if any(not report.outcome.ok for report in reports):
+        sys.exit(1)
+
+
+@cli.command()
+@json_option
+@click.pass_obj
+def sources(obj: Context, as_json: bool) -> None:
+    """List the sources: kind, last check, outcome, last change, current level."""
+    config = obj.config()
+    store = obj.open_store(config)
+    try:
+        statuses = store.statuses()
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps([_status_json(s) for s in statuses], indent=2, ensure_ascii=False))
+        return
+    table = Table("source", "kind", "last check", "outcome", "fails", "last change", "level")
+    for s in statuses:
+        table.add_row(
+            s.id,
+            s.kind,
+            _when(s.last_check_at),
+            s.last_outcome or "never checked",
+            str(s.consecutive_failures),
+            f"{_when(s.last_change_at)} {s.last_change_class or ''}".strip(),
+            ", ".join(f"{k}: {v if v is not None else '-'}" for k, v in sorted(s.levels.items())) or "-",
+        )
+    Console().print(table)
+
+
+@cli.group(name="config", cls=MonitorGroup)
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command(name="check")
+@click.pass_obj
+def config_check(obj: Context) -> None:
+    """Validate the configuration file; exit code 2 and one line per problem when it is invalid."""
+    config = obj.config()
+    kinds = sorted({s.kind for s in config.sources})
+    click.echo(
+        f"{config.path}: OK — {len(config.sources)} sources ({', '.join(kinds) or 'none'}), "
+        f"{len(config.countries)} watched countries, {len(config.alerts)} alert channels"
+    )
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Check every source once, print the table and exit.")
+@click.pass_obj
+def run(obj: Context, once: bool) -> None:
+    """Run the monitor: check every source now and then at its interval, until Ctrl-C / SIGTERM.
+
+    With --once, one cycle, then exit code 1 when any source failed."""
+    config = obj.config()
+    store = obj.open_store(config)
+    try:
+        if once:
+            reports = asyncio.run(check_sources(config, store))
+            _print_reports(reports, as_json=False)
+            if any(not report.outcome.ok for report in reports):
+                sys.exit(1)
+            return
+        click.echo(
+            f"monitor: watching {len(config.sources)} sources; database {_masked(store)}; Ctrl-C to stop",
+            err=True,
+        )
+        asyncio.run(_run_until_signal(config, store))
+        click.echo("monitor: stopped", err=True)
+    finally:
+        store.close()
+
+
+async def _run_until_signal(config: config_module.Config, store: Store) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    await run_forever(config, store, stop, _log_report)
+
+
+@cli.group(name="db", cls=MonitorGroup)
+def db_group() -> None:
+    """Manage the database."""
+
+
+@db_group.command(name="upgrade")
+@click.pass_obj
+def db_upgrade(obj: Context) -> None:
+    """Apply the database migrations (also done automatically at start)."""
+    url = obj.database or obj.config().database
+    store_module.upgrade(url)
+    click.echo("database is up to date")
+
+
+@cli.command()
+@json_option
+def kinds(as_json: bool) -> None:
+    """List the source kinds and their options."""
+    rows = [
+        {"kind": kind, "title": cls.title, "options": sorted(cls.Options.model_fields)}
+        for kind, cls in sorted(REGISTRY.items())
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("kind", "what", "options")
+    for row in rows:
+        table.add_row(str(row["kind"]), str(row["title"]), ", ".join(row["options"]) or "-")
+    Console().print(table)
+
+
+def _log_report(report: CheckReport) -> None:
+    logging.getLogger("monitor.check").info("%s", _report_line(report))
+
+
+def _report_line(report: CheckReport) -> str:
+    detail = report.error or _changes_text(report)
+    status = f" HTTP {report.http_status}" if report.http_status else ""
+    line = f"{report.source_id}: {report.outcome}{status} in {report.duration_ms} ms"
+    return f"{line}: {detail}" if detail else line
+
+
+def _changes_text(report: CheckReport) -> str:
+    parts = [f"{c.key} {c.change_class}: {'; '.join(c.reasons)}" for c in report.changes]
+    parts += [f"{key} first snapshot" for key in report.new_keys]
+    return " | ".join(parts)
+
+
+def _print_reports(reports: Sequence[CheckReport], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps([_report_json(r) for r in reports], indent=2, ensure_ascii=False))
+        return
+    table = Table("source", "outcome", "HTTP", "ms", "what changed / why it failed")
+    for r in reports:
+        table.add_row(
+            r.source_id,
+            str(r.outcome),
+            str(r.http_status or "-"),
+            str(r.duration_ms),
+            r.error or _changes_text(r) or "-",
+        )
+    Console(width=max(Console().width, 120)).print(table)
+    failed = sum(not r.outcome.ok for r in reports)
+    changed = sum(len(r.changes) for r in reports)
+    click.echo(f"{len(reports)} sources checked, {changed} changes, {failed} failed")
+
+
+def _report_json(report: CheckReport) -> dict[str, Any]:
+    return {
+        "source_id": report.source_id,
+        "outcome": str(report.outcome),
+        "started_at": report.started_at.isoformat(),
+        "duration_ms": report.duration_ms,
+        "http_status": report.http_status,
+        "error": report.error,
+        "new": list(report.new_keys),
+        "changes": [
+            {
+                "key": c.key,
+                "class": str(c.change_class),
+                "reasons": list(c.reasons),
+                "level_before": c.level_before,
+                "level_after": c.level_after,
+            }
+            for c in report.changes
+        ],
+    }
+
+
+def _status_json(status: SourceStatus) -> dict[str, Any]:
+    return {
+        "id": status.id,
+        "kind": status.kind,
+        "url": status.url,
+        "last_check_at": _iso(status.last_check_at),
+        "last_outcome": status.last_outcome,
+        "last_error": status.last_error,
+        "consecutive_failures": status.consecutive_failures,
+        "last_success_at": _iso(status.last_success_at),
+        "last_change_at": _iso(status.last_change_at),
+        "last_change_class": status.last_change_class,
+        "levels": status.levels,
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _when(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def _masked(store: Store) -> str:
+    return store.url_for_display
+
+
+def main() -> None:
+    cli(prog_name="monitor")

@@ -1,0 +1,334 @@
+"""Load the YAML configuration into validated, frozen models.
+
+``load(path)`` reads the file, substitutes ``${ENV_VAR}`` (and ``${ENV_VAR:-default}``) in string
+values, validates everything, and returns a :class:`Config`. Every problem raises
+:class:`~monitor.errors.ConfigError` whose message names the file, the entry, the key and what is
+allowed, one problem per line, e.g.::
+
+    config/monitor.yaml: sources[3] (id: fr-mali): unknown key 'intervall'; allowed: countries, ...
+
+Secrets: error messages quote values as written in the file (before substitution), so a secret
+taken from the environment never appears in them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pycountry
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from monitor.errors import ConfigError
+from monitor.models import ChangeClass
+from monitor.sources import REGISTRY
+
+DEFAULT_PATH = Path("config/monitor.yaml")
+ENV_VAR = "MONITOR_CONFIG"
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb|kib|mib|gib)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib": 2**20, "gib": 2**30}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def parse_duration(value: object) -> timedelta:
+    """``15m``, ``30s``, ``1h``, ``2d``, ``500ms`` or a number of seconds -> timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected a duration such as 30s, 15m, 1h; got {value!r}")
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ValueError(f"expected a duration such as 30s, 15m, 1h; got {value!r}")
+    seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
+    if seconds <= 0:
+        raise ValueError(f"a duration must be positive; got {value!r}")
+    return timedelta(seconds=seconds)
+
+
+def parse_size(value: object) -> int:
+    """``5MB``, ``512KiB`` or a number of bytes -> int bytes."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected a size such as 5MB or 512KB; got {value!r}")
+    match = _SIZE.match(str(value))
+    if not match:
+        raise ValueError(f"expected a size such as 5MB or 512KB; got {value!r}")
+    size = int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()])
+    if size <= 0:
+        raise ValueError(f"a size must be positive; got {value!r}")
+    return size
+
+
+def _country_code(value: object) -> str:
+    if isinstance(value, bool):
+        raise ValueError("YAML reads NO/YES/ON/OFF as booleans: quote country codes, e.g. 'NO' for Norway")
+    if not isinstance(value, str) or pycountry.countries.get(alpha_2=value.upper()) is None:
+        raise ValueError(f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. ML, BF, NE)")
+    return value.upper()
+
+
+def _http_url(value: object) -> str:
+    from urllib.parse import urlsplit
+
+    if not isinstance(value, str):
+        raise ValueError(f"expected an http(s) URL; got {value!r}")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http(s) URL with a host")
+    return value.strip()
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Size = Annotated[int, BeforeValidator(parse_size)]
+Country = Annotated[str, BeforeValidator(_country_code)]
+HttpUrl = Annotated[str, BeforeValidator(_http_url)]
+SourceId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class Defaults(_Strict):
+    """Settings every source inherits unless it sets its own."""
+
+    interval: Duration = timedelta(minutes=15)
+    timeout: Duration = timedelta(seconds=30)
+    user_agent: str | None = None
+    max_body: Size = 5_000_000
+    concurrency: int = Field(16, ge=1, le=1000)
+    per_host: int = Field(2, ge=1, le=100)
+
+
+class SourceConfig(_Strict):
+    """One watched source. ``options`` are validated by the source kind's own schema."""
+
+    id: SourceId
+    kind: str
+    url: HttpUrl
+    countries: tuple[Country, ...] = ()
+    interval: Duration | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in REGISTRY:
+            raise ValueError(f"unknown kind {value!r}; allowed: {', '.join(sorted(REGISTRY))}")
+        return value
+
+
+class AlertChannel(_Strict):
+    """One apprise destination. ``url`` may hold ``${ENV_VAR}`` references for secrets."""
+
+    name: SourceId
+    url: str
+    min_class: Literal["noise", "update", "heightened", "severe", "critical"] = "heightened"
+
+    @property
+    def threshold(self) -> ChangeClass:
+        return ChangeClass(self.min_class)
+
+
+class Config(_Strict):
+    """The whole configuration; ``path`` is where it was read from (for messages)."""
+
+    database: str = "sqlite:///data/monitor.db"
+    defaults: Defaults = Defaults()
+    countries: tuple[Country, ...] = ()
+    sources: tuple[SourceConfig, ...] = ()
+    alerts: tuple[AlertChannel, ...] = ()
+    path: Path = Path("<memory>")
+
+    def source(self, source_id: str) -> SourceConfig:
+        for source in self.sources:
+            if source.id == source_id:
+                return source
+        known = ", ".join(s.id for s in self.sources) or "none"
+        raise ConfigError(f"{self.path}: no source with id {source_id!r}; configured: {known}")
+
+    def interval_of(self, source: SourceConfig) -> timedelta:
+        return source.interval or self.defaults.interval
+
+
+def default_path() -> Path:
+    """``$MONITOR_CONFIG`` when set, else ``config/monitor.yaml`` in the working directory."""
+    return Path(os.environ.get(ENV_VAR) or DEFAULT_PATH)
+
+
+def load(path: Path | None = None, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Read, substitute and validate a configuration file. Raises ConfigError."""
+    path = path or default_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: configuration file not found (pass --config FILE or set {ENV_VAR})"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the configuration file: {exc}") from None
+    return loads(text, path=path, environ=os.environ if environ is None else environ)
+
+
+def loads(text: str, *, path: Path, environ: Mapping[str, str]) -> Config:
+    """Validate configuration text; ``path`` is only used in messages."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys (database, sources, ...)")
+    problems: list[str] = []
+    data = _substitute(raw, (), environ, problems)
+    if not problems:
+        problems = _validate(data, raw)
+    if problems:
+        raise ConfigError("\n".join(f"{path}: {problem}" for problem in problems))
+    return Config.model_validate({**data, "path": path})
+
+
+def _substitute(value: Any, loc: tuple[Any, ...], environ: Mapping[str, str], problems: list[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _substitute(v, (*loc, k), environ, problems) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, (*loc, i), environ, problems) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def replace(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in environ:
+            return environ[name]
+        if default is not None:
+            return default
+        problems.append(f"{loc}: environment variable {name} is not set")
+        return ""
+
+    return _ENV_REF.sub(replace, value)
+
+
+def _validate(data: dict[str, Any], raw: dict[str, Any]) -> list[str]:
+    if "path" in data:
+        return [_where(("path",), raw) + "unknown key 'path'; " + _allowed(Config)]
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        return [_describe(error, raw) for error in exc.errors()]
+    return _check_unique(config, raw) + _check_options(config, raw) + _check_alert_urls(config, raw)
+
+
+def _check_unique(config: Config, raw: dict[str, Any]) -> list[str]:
+    problems = []
+    for section, attr in (("sources", "id"), ("alerts", "name")):
+        seen: set[str] = set()
+        for index, entry in enumerate(getattr(config, section)):
+            value = getattr(entry, attr)
+            if value in seen:
+                problems.append(f"{_where((section, index), raw)}duplicate {attr} {value!r}")
+            seen.add(value)
+    return problems
+
+
+def _check_options(config: Config, raw: dict[str, Any]) -> list[str]:
+    problems = []
+    for index, source in enumerate(config.sources):
+        schema = REGISTRY[source.kind].Options
+        try:
+            schema.model_validate(source.options)
+        except ValidationError as exc:
+            for error in exc.errors():
+                loc = ("sources", index, "options", *error["loc"])
+                problems.append(_describe({**error, "loc": loc}, raw, model=schema))
+    return problems
+
+
+def _check_alert_urls(config: Config, raw: dict[str, Any]) -> list[str]:
+    import apprise
+
+    problems = []
+    for index, channel in enumerate(config.alerts):
+        if apprise.Apprise.instantiate(channel.url) is None:
+            written = _lookup(raw, ("alerts", index, "url"))
+            problems.append(
+                f"{_where(('alerts', index), raw)}url: {written!r} is not a URL apprise supports "
+                "(see https://github.com/caronc/apprise/wiki for the URL of each service)"
+            )
+    return problems
+
+
+_MESSAGES = {
+    "tuple_type": "expected a list",
+    "list_type": "expected a list",
+    "dict_type": "expected a mapping of keys",
+    "model_type": "expected a mapping of keys",
+    "model_attributes_type": "expected a mapping of keys",
+    "string_type": "expected a string",
+    "int_parsing": "expected a whole number",
+    "int_type": "expected a whole number",
+    "bool_parsing": "expected true or false",
+    "bool_type": "expected true or false",
+}
+
+
+def _describe(error: Mapping[str, Any], raw: dict[str, Any], model: type[BaseModel] | None = None) -> str:
+    """One line for one pydantic error: where, which key, what is wrong, what was written."""
+    loc = tuple(error["loc"])
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{_where(loc[:-1], raw)}unknown key {loc[-1]!r}; {_allowed(model or _model_at(loc[:-1]))}"
+    if kind == "missing":
+        return f"{_where(loc[:-1], raw)}missing key {loc[-1]!r}"
+    message = _MESSAGES.get(kind) or str(error["msg"]).removeprefix("Value error, ")
+    written = _lookup(raw, loc)
+    shown = "" if written is _MISSING or repr(written) in message else f" (got {written!r})"
+    return f"{_where(loc, raw)}{message}{shown}"
+
+
+_MISSING = object()
+
+
+def _lookup(raw: Any, loc: Sequence[Any]) -> Any:
+    for part in loc:
+        try:
+            raw = raw[part]
+        except (KeyError, IndexError, TypeError):
+            return _MISSING
+    return raw
+
+
+def _where(loc: Sequence[Any], raw: dict[str, Any]) -> str:
+    """``sources[3] (id: fr-mali): `` for a location inside a list entry, ``defaults: `` etc."""
+    parts: list[str] = []
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            parts[-1] += f"[{part}]"
+            entry = _lookup(raw, loc[: index + 1])
+            label = next((entry[k] for k in ("id", "name") if isinstance(entry, dict) and k in entry), None)
+            if label is not None:
+                parts[-1] += f" ({'id' if 'id' in entry else 'name'}: {label})"
+        else:
+            parts.append(str(part))
+    return (": ".join(parts) + ": ") if parts else ""
+
+
+def _model_at(loc: Sequence[Any]) -> type[BaseModel]:
+    names = [part for part in loc if isinstance(part, str)]
+    models: dict[str, type[BaseModel]] = {
+        "defaults": Defaults,
+        "sources": SourceConfig,
+        "alerts": AlertChannel,
+    }
+    return models.get(names[0], Config) if len(names) == 1 else Config
+
+
+def _allowed(model: type[BaseModel]) -> str:
+    return "allowed: " + ", ".join(sorted(name for name in model.model_fields if name != "path"))

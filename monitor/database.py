@@ -1,0 +1,282 @@
+"""The database underneath the store: table definitions, engine set-up and schema migrations.
+
+The tables mirror the latest migration in ``monitor/migrations/versions`` (a test compares them).
+Timestamps use :class:`UtcDateTime`: timezone-aware UTC in and out on every backend.
+"""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.util import CommandError
+from sqlalchemy.engine import URL, Connection, Dialect, Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from monitor.errors import StorageError
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 5000
+# Any constant works; it only has to be the same for every process migrating the same database.
+_MIGRATION_LOCK_ID = 0x6D6F6E69746F72
+
+
+def aware_utc(value: datetime, name: str = "datetime") -> datetime:
+    """``value`` converted to UTC; raises ``ValueError`` when it is naive."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend; SQLite stores them as naive UTC text."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = aware_utc(value)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# --- tables -------------------------------------------------------------------------------------
+
+_Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # INTEGER PRIMARY KEY is SQLite's rowid
+_Hash = sa.String(64)
+
+NAMING_CONVENTION = {
+    "pk": "pk_%(table_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UtcDateTime()}  # noqa: RUF012
+
+
+class SourceRow(Base):
+    """One configured source; rows outlive their config entry (``active`` false) to keep history."""
+
+    __tablename__ = "sources"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    kind: Mapped[str]
+    url: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[datetime]
+    active: Mapped[bool] = mapped_column(default=True, server_default=sa.true())
+    etag: Mapped[str | None] = mapped_column(sa.Text)
+    last_modified: Mapped[str | None]
+    body_hash: Mapped[str | None] = mapped_column(_Hash)
+    last_check_at: Mapped[datetime | None]
+    last_outcome: Mapped[str | None]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    consecutive_failures: Mapped[int] = mapped_column(default=0, server_default="0")
+    last_success_at: Mapped[datetime | None]
+    last_change_at: Mapped[datetime | None]
+
+
+class CheckRow(Base):
+    """The check log: one narrow row per fetch attempt."""
+
+    __tablename__ = "checks"
+    __table_args__ = (sa.Index("ix_checks_source_started", "source_id", "started_at"),)
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    source_id: Mapped[str] = mapped_column(sa.ForeignKey("sources.id"))
+    started_at: Mapped[datetime]
+    duration_ms: Mapped[int]
+    http_status: Mapped[int | None]
+    bytes: Mapped[int]
+    outcome: Mapped[str]
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class BodyRow(Base):
+    """A raw fetched body, zlib-compressed, keyed by the sha256 of the uncompressed bytes."""
+
+    __tablename__ = "bodies"
+
+    hash: Mapped[str] = mapped_column(_Hash, primary_key=True)
+    size: Mapped[int]
+    data: Mapped[bytes] = mapped_column(sa.LargeBinary)
+
+
+class ContentRow(Base):
+    """A record's canonical JSON, keyed by its sha256."""
+
+    __tablename__ = "contents"
+
+    hash: Mapped[str] = mapped_column(_Hash, primary_key=True)
+    text: Mapped[str] = mapped_column(sa.Text)
+
+
+class SnapshotRow(Base):
+    """Append-only: a new row only when a key's content differs from its latest snapshot."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (sa.Index("ix_snapshots_latest", "source_id", "key", "id"),)
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    source_id: Mapped[str] = mapped_column(sa.ForeignKey("sources.id"))
+    key: Mapped[str]
+    content_hash: Mapped[str] = mapped_column(_Hash, sa.ForeignKey("contents.hash"))
+    body_hash: Mapped[str | None] = mapped_column(_Hash, sa.ForeignKey("bodies.hash"))
+    level: Mapped[int | None]
+    taken_at: Mapped[datetime]
+    check_id: Mapped[int] = mapped_column(_Id, sa.ForeignKey("checks.id"))
+
+
+class ChangeRow(Base):
+    """A classified difference between two snapshots of one key."""
+
+    __tablename__ = "changes"
+    __table_args__ = (
+        sa.Index("ix_changes_source_detected", "source_id", "detected_at"),
+        sa.Index("ix_changes_detected", "detected_at"),
+    )
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    source_id: Mapped[str] = mapped_column(sa.ForeignKey("sources.id"))
+    key: Mapped[str]
+    previous_snapshot_id: Mapped[int | None] = mapped_column(_Id, sa.ForeignKey("snapshots.id"))
+    snapshot_id: Mapped[int] = mapped_column(_Id, sa.ForeignKey("snapshots.id"))
+    detected_at: Mapped[datetime]
+    change_class: Mapped[str]
+    reasons: Mapped[list[str]] = mapped_column(sa.JSON)
+    diff: Mapped[str] = mapped_column(sa.Text)
+    level_before: Mapped[int | None]
+    level_after: Mapped[int | None]
+
+
+# --- opening and migrating ----------------------------------------------------------------------
+
+
+def open_engine(url: str, *, migrate: bool) -> Engine:
+    """An engine for ``url`` after a first connection, with the schema migrated to head if asked.
+
+    ``postgres://`` and ``postgresql://`` mean the psycopg 3 driver. For SQLite, the file's
+    directory is created and every connection gets WAL mode, a busy timeout and foreign keys.
+    Raises :class:`StorageError`, naming the URL with its password masked.
+    """
+    return _connect(_parse_url(url), migrate=migrate)
+
+
+def _parse_url(url: str) -> URL:
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        # The text may hold a password, and unparsed it cannot be masked: it is not repeated.
+        raise StorageError(
+            "invalid database URL; expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+        ) from None
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        raise StorageError(f"unsupported database {masked(parsed)}: use SQLite or PostgreSQL")
+    return parsed
+
+
+def _connect(url: URL, *, migrate: bool) -> Engine:
+    engine: Engine | None = None
+    try:
+        _prepare_sqlite(url)
+        engine = _create_engine(url)
+        if migrate:
+            _migrate(engine)
+        else:
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+    except (OSError, ImportError, sa.exc.SQLAlchemyError, CommandError) as exc:
+        if engine is not None:
+            engine.dispose()
+        raise StorageError(f"cannot open the database {masked(url)}: {describe_error(exc, url)}") from exc
+    return engine
+
+
+def _prepare_sqlite(url: URL) -> None:
+    if url.get_backend_name() != "sqlite":
+        return
+    if sqlite3.sqlite_version_info < (3, 35):
+        raise StorageError(f"SQLite {sqlite3.sqlite_version} is too old: the store needs 3.35 (RETURNING)")
+    if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _create_engine(url: URL) -> Engine:
+    engine = sa.create_engine(url)
+    if url.get_backend_name() == "sqlite":
+        sa.event.listen(engine, "connect", _configure_sqlite)
+    return engine
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _enable_wal(cursor)
+        cursor.execute("PRAGMA foreign_keys=ON")
+        # In WAL mode NORMAL loses at most the last commits on power loss, never consistency,
+        # and spares an fsync on each of the many small check transactions.
+        cursor.execute("PRAGMA synchronous=NORMAL")
+    finally:
+        cursor.close()
+
+
+def _enable_wal(cursor: Any) -> None:
+    # Switching a new file to WAL needs an exclusive lock and SQLite answers "locked" at once,
+    # without its busy handler, while another connection holds one: wait here instead.
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def _migrate(engine: Engine) -> None:
+    config = Config(stdout=io.StringIO())
+    config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
+    with engine.begin() as conn:
+        _lock_for_migration(conn)
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+
+
+def _lock_for_migration(conn: Connection) -> None:
+    """Serialise concurrent openers so only one creates the schema and the others see it done."""
+    if conn.dialect.name == "sqlite":
+        # pysqlite does not begin a transaction before DDL; an explicit one makes it atomic too.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK_ID)))
+
+
+def masked(url: URL) -> str:
+    """``url`` as text with its password replaced by ``***``."""
+    return url.render_as_string(hide_password=True)
+
+
+def describe_error(exc: BaseException, url: URL) -> str:
+    """The driver's one-line message for ``exc``, with ``url``'s password masked should it appear."""
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else None
+    text = " ".join(str(orig or exc).split())
+    return text.replace(url.password, "***") if isinstance(url.password, str) and url.password else text

@@ -1,0 +1,71 @@
+"""Pure comparison of two snapshots of one record."""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from dataclasses import dataclass
+
+from monitor.models import Record
+
+# Fields that describe the record rather than the advice: a change in them alone is metadata.
+_META_FIELDS = ("title", "url", "published_at", "updated_at", "level_label", "country")
+
+
+@dataclass(frozen=True)
+class RecordDiff:
+    """What differs between ``before`` and ``after``.
+
+    ``added`` / ``removed`` are the text lines present in one version and not the other (as
+    multisets, so moving a line is neither); ``unified`` is a readable diff by section.
+    """
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    unified: str
+    level_before: int | None
+    level_after: int | None
+    fields: tuple[str, ...]
+
+
+def diff_records(before: Record, after: Record) -> RecordDiff | None:
+    """None when both records have the same content; otherwise the differences."""
+    if before.canonical() == after.canonical():
+        return None
+    old_lines, new_lines = _lines(before), _lines(after)
+    fields = tuple(name for name in _META_FIELDS if getattr(before, name) != getattr(after, name))
+    if before.extra != after.extra:
+        fields += ("extra",)
+    return RecordDiff(
+        added=_surplus(new_lines, old_lines),
+        removed=_surplus(old_lines, new_lines),
+        unified=_unified(before, after),
+        level_before=before.level,
+        level_after=after.level,
+        fields=fields,
+    )
+
+
+def _surplus(lines: list[str], other: list[str]) -> tuple[str, ...]:
+    """The lines of ``lines`` not matched by an equal line of ``other``, in order."""
+    surplus = Counter(lines) - Counter(other)
+    kept = []
+    for line in lines:
+        if surplus[line] > 0:
+            surplus[line] -= 1
+            kept.append(line)
+    return tuple(kept)
+
+
+def _lines(record: Record) -> list[str]:
+    return [line for section in record.sections for line in section.text.splitlines() if line.strip()]
+
+
+def _unified(before: Record, after: Record) -> str:
+    old = {s.name: s.text.splitlines() for s in before.sections}
+    new = {s.name: s.text.splitlines() for s in after.sections}
+    chunks: list[str] = []
+    for name in dict.fromkeys([*old, *new]):
+        lines = difflib.unified_diff(old.get(name, []), new.get(name, []), name, name, n=1, lineterm="")
+        chunks.extend(lines)
+    return "\n".join(chunks)

@@ -1,0 +1,81 @@
+"""Generic ``html`` kind: any web page, whole or the parts CSS selectors pick."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from bs4 import BeautifulSoup
+from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
+from soupsieve import SelectorSyntaxError
+
+from monitor.decoding import decode_body
+from monitor.errors import ParseError
+from monitor.models import Record, Section
+from monitor.normalise import element_text, parse_html
+from monitor.sources.base import Source, register
+
+
+def _as_list(value: object) -> object:
+    return [value] if isinstance(value, str) else value
+
+
+Selectors = Annotated[tuple[str, ...], BeforeValidator(_as_list)]
+
+
+class HtmlOptions(BaseModel):
+    """``select``: CSS selectors of the parts to watch (default: the whole ``body``).
+    ``exclude``: CSS selectors of parts to drop first (navigation, cookie banners, "last
+    reviewed" lines). ``required``: when true (default), a page where a ``select`` selector
+    matches nothing is a parse failure, since the page structure has changed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    select: Selectors = ("body",)
+    exclude: Selectors = ()
+    required: bool = True
+
+    @field_validator("select", "exclude")
+    @classmethod
+    def _valid_css(cls, selectors: tuple[str, ...]) -> tuple[str, ...]:
+        probe = BeautifulSoup("<p></p>", "lxml")
+        for selector in selectors:
+            try:
+                probe.select(selector)
+            except SelectorSyntaxError as exc:
+                raise ValueError(f"invalid CSS selector {selector!r}: {str(exc).splitlines()[0]}") from None
+        return selectors
+
+
+@register
+class HtmlSource(Source):
+    """Any HTML page. The record's text is the visible text of the selected parts, one section
+    per selector; scripts, styles, comments and invisible characters are dropped. The page
+    carries no level of its own, so ``level`` stays empty; a source covering exactly one
+    country files its record under that country's code, otherwise under ``page``."""
+
+    kind = "html"
+    title = "Any web page (CSS selectors)"
+    Options = HtmlOptions
+    options: HtmlOptions
+
+    def parse(self, body: bytes, *, content_type: str | None, url: str) -> list[Record]:
+        options = self.options
+        soup = parse_html(decode_body(body, content_type))
+        for selector in options.exclude:
+            for element in soup.select(selector):
+                element.decompose()
+        sections = [self._section(soup, selector, options.required) for selector in options.select]
+        if not any(section.text for section in sections):
+            raise ParseError("the page has no visible text", source_id=self.id, url=url)
+        title = soup.title.get_text(" ", strip=True) if soup.title else ""
+        countries = self.config.countries
+        country = countries[0] if len(countries) == 1 else None
+        return [
+            Record(key=country or "page", title=title, url=url, country=country, sections=tuple(sections))
+        ]
+
+    def _section(self, soup: BeautifulSoup, selector: str, required: bool) -> Section:
+        elements = soup.select(selector)
+        if not elements and required:
+            raise ParseError(f"selector {selector!r} matched nothing", source_id=self.id)
+        return Section(selector, "\n".join(element_text(element) for element in elements))

@@ -1,0 +1,628 @@
+"""Persistence: sources, the check log, and append-only, content-addressed snapshots and changes.
+
+The same code runs on SQLite (one file, WAL mode) and PostgreSQL (``postgresql+psycopg://``).
+The tables and the engine set-up live in :mod:`monitor.database`; :meth:`Store.open` applies the
+Alembic migrations in ``monitor/migrations`` unless told not to.
+
+Every timestamp goes in and comes out as a timezone-aware UTC ``datetime``; naive ones are
+rejected with ``ValueError``. Database failures surface as :class:`~monitor.errors.StorageError`
+with the URL's password masked; misuse of the API (unknown source id, inconsistent writes)
+raises ``KeyError`` or ``ValueError`` and leaves the database unchanged.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import zlib
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from monitor.database import (
+    Base,
+    BodyRow,
+    ChangeRow,
+    CheckRow,
+    ContentRow,
+    SnapshotRow,
+    SourceRow,
+    aware_utc,
+    describe_error,
+    masked,
+    open_engine,
+)
+from monitor.errors import StorageError
+from monitor.models import Change, Outcome, Record, Validators
+
+_CONFIGURED = (SourceRow.id, SourceRow.kind, SourceRow.url, SourceRow.active)
+# Error texts are kept for diagnosis, not as archives: a bounded size keeps failing checks small too.
+MAX_ERROR_CHARS = 500
+
+
+def body_hash(body: bytes) -> str:
+    """The sha256 hex digest of a raw body, as stored in ``sources.body_hash`` and ``bodies.hash``."""
+    return hashlib.sha256(body).hexdigest()
+
+
+def content_hash(record: Record) -> str:
+    """The sha256 hex digest of ``record.canonical()``: the key of its ``contents`` row."""
+    return hashlib.sha256(record.canonical().encode("utf-8")).hexdigest()
+
+
+# --- inputs and outputs -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SnapshotWrite:
+    """A record to snapshot under ``key`` (which must equal ``record.key``).
+
+    Skipped when its content equals the key's latest snapshot, so re-sending an unchanged record
+    is harmless.
+    """
+
+    key: str
+    record: Record
+
+
+@dataclass(frozen=True)
+class ChangeWrite:
+    """A change of ``key`` (which must equal ``change.key``).
+
+    Linked to the key's latest snapshot before the call and to the snapshot written for the same
+    key in the same call; both must exist.
+    """
+
+    key: str
+    change: Change
+
+
+@dataclass(frozen=True)
+class CheckWrite:
+    """Everything one check of one source produced; written by :meth:`Store.save_check`.
+
+    ``validators`` (when not None) and ``body_hash`` (or the hash of ``body``) replace the source's
+    stored ones only when ``outcome.ok``. ``body`` is stored only when a snapshot is written.
+    ``error`` is kept only for failed outcomes. A failed check must carry no snapshots or changes.
+    """
+
+    source_id: str
+    started_at: datetime
+    duration_ms: int
+    http_status: int | None
+    bytes: int
+    outcome: Outcome
+    error: str | None = None
+    validators: Validators | None = None
+    body: builtins.bytes | None = None  # the field above shadows the builtin in this class
+    body_hash: str | None = None
+    snapshots: tuple[SnapshotWrite, ...] = ()
+    changes: tuple[ChangeWrite, ...] = ()
+
+
+@dataclass(frozen=True)
+class SourceState:
+    """What the fetcher needs from the last successful check: conditional-GET validators and body hash."""
+
+    validators: Validators
+    body_hash: str | None
+    consecutive_failures: int
+
+
+@dataclass(frozen=True)
+class StoredSnapshot:
+    id: int
+    key: str
+    content_hash: str
+    record: Record
+    taken_at: datetime
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """One active source as ``monitor status`` shows it; ``levels`` maps each key to its current level."""
+
+    id: str
+    kind: str
+    url: str
+    active: bool
+    last_check_at: datetime | None
+    last_outcome: Outcome | None
+    last_error: str | None
+    consecutive_failures: int
+    last_success_at: datetime | None
+    last_change_at: datetime | None
+    last_change_class: str | None
+    levels: dict[str, int | None]
+
+
+@dataclass(frozen=True)
+class StoredChange:
+    id: int
+    source_id: str
+    key: str
+    detected_at: datetime
+    change_class: str
+    reasons: tuple[str, ...]
+    diff: str
+    level_before: int | None
+    level_after: int | None
+    previous_snapshot_id: int | None
+    snapshot_id: int
+
+
+@dataclass(frozen=True)
+class StoredCheck:
+    id: int
+    source_id: str
+    started_at: datetime
+    duration_ms: int
+    http_status: int | None
+    bytes: int
+    outcome: Outcome
+    error: str | None
+
+
+# --- the store ----------------------------------------------------------------------------------
+
+
+class Store:
+    """The database of one monitor. Thread-safe: every method runs in its own transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._shown = masked(engine.url)
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Connect to ``url`` and, unless ``migrate`` is false, bring its schema to the latest version.
+
+        For SQLite the file's directory is created. Raises :class:`StorageError` (URL shown with
+        the password masked) when the database cannot be opened or migrated.
+        """
+        return cls(open_engine(url, migrate=migrate))
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    @property
+    def url_for_display(self) -> str:
+        """The database URL with its password masked, safe for logs and messages."""
+        return self._shown
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def sync_sources(self, sources: Iterable[tuple[str, str, str]], now: datetime) -> None:
+        """Make the stored sources match the configured ``(id, kind, url)`` triples.
+
+        New ids are inserted (``created_at`` = ``now``), changed kinds/URLs updated (a new URL
+        forgets the validators and body hash), absent ids deactivated, returning ids reactivated.
+        Raises ``ValueError`` for duplicate ids or a naive ``now``.
+        """
+        wanted = _unique_sources(sources)
+        now = aware_utc(now, "now")
+        with self._transaction("synchronise sources") as conn:
+            stored = {row.id: row for row in conn.execute(sa.select(*_CONFIGURED))}
+            _insert_sources(conn, {i: config for i, config in wanted.items() if i not in stored}, now)
+            for source_id, (kind, url) in wanted.items():
+                if source_id in stored:
+                    _update_configured(conn, stored[source_id], kind, url)
+            if gone := [i for i, row in stored.items() if row.active and i not in wanted]:
+                conn.execute(sa.update(SourceRow).where(SourceRow.id.in_(gone)).values(active=False))
+
+    def source_state(self, source_id: str) -> SourceState:
+        """The validators and body hash of the last successful check; ``KeyError`` for an unknown id."""
+        query = sa.select(
+            SourceRow.etag, SourceRow.last_modified, SourceRow.body_hash, SourceRow.consecutive_failures
+        )
+        with self._transaction("read a source") as conn:
+            row = conn.execute(query.where(SourceRow.id == source_id)).one_or_none()
+        if row is None:
+            raise KeyError(source_id)
+        validators = Validators(etag=row.etag, last_modified=row.last_modified)
+        return SourceState(validators, row.body_hash, row.consecutive_failures)
+
+    def latest_snapshots(self, source_id: str) -> dict[str, StoredSnapshot]:
+        """The newest snapshot of every key of a source (empty for an unknown or new source)."""
+        query = (
+            sa.select(
+                SnapshotRow.id,
+                SnapshotRow.key,
+                SnapshotRow.content_hash,
+                ContentRow.text,
+                SnapshotRow.taken_at,
+            )
+            .join(ContentRow, ContentRow.hash == SnapshotRow.content_hash)
+            .where(SnapshotRow.id.in_(_latest_ids(source_id)))
+        )
+        with self._transaction("read snapshots") as conn:
+            rows = conn.execute(query).all()
+        return {
+            row.key: StoredSnapshot(
+                row.id, row.key, row.content_hash, Record.from_json(json.loads(row.text)), row.taken_at
+            )
+            for row in rows
+        }
+
+    def save_check(self, check: CheckWrite) -> int:
+        """Record one check in one transaction and return its id.
+
+        Always: a ``checks`` row, and the source's ``last_check_at``/``last_outcome``. When
+        ``check.outcome.ok``: validators and body hash replaced, ``last_success_at`` set,
+        ``consecutive_failures`` reset. Otherwise: ``consecutive_failures`` incremented and
+        ``last_error`` set, everything else kept. Snapshots, their contents and body, and changes
+        are written as described on :class:`SnapshotWrite` and :class:`ChangeWrite`.
+
+        Raises ``KeyError`` for an unknown source, ``ValueError`` for a naive ``started_at``, a
+        failed check carrying snapshots or changes, mismatched keys, a body not matching
+        ``body_hash``, or a change whose key gets no new snapshot or has no previous one.
+        """
+        _validate_check(check)
+        with self._transaction("save a check") as conn:
+            # The first statement writes, so SQLite takes its write lock before anything is read.
+            _update_source_after(conn, check)
+            check_id = conn.execute(
+                sa.insert(CheckRow).values(_check_row(check)).returning(CheckRow.id)
+            ).scalar_one()
+            if check.snapshots:
+                _write_snapshots(conn, check, check_id)
+        return check_id
+
+    def statuses(self) -> list[SourceStatus]:
+        """Every active source with its health, last change class and current level per key, by id."""
+        with self._transaction("read statuses") as conn:
+            rows = conn.execute(_status_query()).all()
+            levels = _current_levels(conn)
+        return [_status(row, levels.get(row.id, {})) for row in rows]
+
+    def changes(
+        self, *, source_id: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> list[StoredChange]:
+        """Changes, oldest first; optionally of one source, detected at or after ``since``.
+
+        With ``limit``, the newest ``limit`` matching changes (still returned oldest first).
+        """
+        query = sa.select(ChangeRow.__table__)
+        if source_id is not None:
+            query = query.where(ChangeRow.source_id == source_id)
+        if since is not None:
+            query = query.where(ChangeRow.detected_at >= aware_utc(since, "since"))
+        query = query.order_by(ChangeRow.detected_at.desc(), ChangeRow.id.desc()).limit(limit)
+        with self._transaction("read changes") as conn:
+            rows = conn.execute(query).all()
+        return [_stored_change(row) for row in reversed(rows)]
+
+    def checks(self, source_id: str, limit: int = 50) -> list[StoredCheck]:
+        """The newest ``limit`` checks of a source, newest first."""
+        query = (
+            sa.select(CheckRow.__table__)
+            .where(CheckRow.source_id == source_id)
+            .order_by(CheckRow.started_at.desc(), CheckRow.id.desc())
+            .limit(limit)
+        )
+        with self._transaction("read checks") as conn:
+            rows = conn.execute(query).all()
+        return [
+            StoredCheck(
+                r.id,
+                r.source_id,
+                r.started_at,
+                r.duration_ms,
+                r.http_status,
+                r.bytes,
+                Outcome(r.outcome),
+                r.error,
+            )
+            for r in rows
+        ]
+
+    def body(self, hash_: str) -> bytes | None:
+        """The decompressed raw body stored under ``hash_``, or None when it was never stored."""
+        with self._transaction("read a body") as conn:
+            data = conn.execute(sa.select(BodyRow.data).where(BodyRow.hash == hash_)).scalar_one_or_none()
+        return None if data is None else zlib.decompress(data)
+
+    def counts(self) -> dict[str, int]:
+        """The number of rows in every table, by table name."""
+        tables = Base.metadata.sorted_tables
+        query = sa.select(
+            *(sa.select(sa.func.count()).select_from(t).scalar_subquery().label(t.name) for t in tables)
+        )
+        with self._transaction("count rows") as conn:
+            row = conn.execute(query).one()
+        return {t.name: int(row[i]) for i, t in enumerate(tables)}
+
+    @contextmanager
+    def _transaction(self, action: str) -> Iterator[Connection]:
+        try:
+            with self._engine.begin() as conn:
+                yield conn
+        except sa.exc.SQLAlchemyError as exc:
+            raise StorageError(
+                f"cannot {action} in {self._shown}: {describe_error(exc, self._engine.url)}"
+            ) from exc
+
+
+def upgrade(url: str) -> None:
+    """Apply every pending migration to the database at ``url``; ``StorageError`` on failure."""
+    Store.open(url, migrate=True).close()
+
+
+# --- writing ------------------------------------------------------------------------------------
+
+
+def _unique_sources(sources: Iterable[tuple[str, str, str]]) -> dict[str, tuple[str, str]]:
+    wanted: dict[str, tuple[str, str]] = {}
+    for source_id, kind, url in sources:
+        if source_id in wanted:
+            raise ValueError(f"duplicate source id {source_id!r}")
+        wanted[source_id] = (kind, url)
+    return wanted
+
+
+def _insert_sources(conn: Connection, sources: Mapping[str, tuple[str, str]], now: datetime) -> None:
+    if sources:
+        rows = [{"id": i, "kind": kind, "url": url, "created_at": now} for i, (kind, url) in sources.items()]
+        conn.execute(sa.insert(SourceRow), rows)
+
+
+def _update_configured(conn: Connection, stored: sa.Row[Any], kind: str, url: str) -> None:
+    values: dict[str, Any] = {}
+    if stored.kind != kind:
+        values["kind"] = kind
+    if stored.url != url:
+        # Validators and body hash describe the old URL's answers; keeping them would send its
+        # ETag to the new URL or skip parsing a first body that happens to match.
+        values |= {"url": url, "etag": None, "last_modified": None, "body_hash": None}
+    if not stored.active:
+        values["active"] = True
+    if values:
+        conn.execute(sa.update(SourceRow).where(SourceRow.id == stored.id).values(values))
+
+
+def _validate_check(check: CheckWrite) -> None:
+    aware_utc(check.started_at, "started_at")
+    if not check.outcome.ok and (check.snapshots or check.changes):
+        raise ValueError(f"a {check.outcome.value} check cannot carry snapshots or changes")
+    snapshot_keys = [s.key for s in check.snapshots]
+    change_keys = [c.key for c in check.changes]
+    for keys, what in ((snapshot_keys, "snapshots"), (change_keys, "changes")):
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"{what} repeat a key: {sorted(keys)}")
+    _validate_keys(check)
+    if check.snapshots and check.body is not None and check.body_hash not in (None, body_hash(check.body)):
+        raise ValueError(f"body_hash {check.body_hash} does not match the body")
+
+
+def _validate_keys(check: CheckWrite) -> None:
+    for snapshot in check.snapshots:
+        if snapshot.key != snapshot.record.key:
+            raise ValueError(
+                f"snapshot key {snapshot.key!r} differs from its record's {snapshot.record.key!r}"
+            )
+    snapshot_keys = {s.key for s in check.snapshots}
+    for change in check.changes:
+        if change.key != change.change.key:
+            raise ValueError(f"change key {change.key!r} differs from its change's {change.change.key!r}")
+        if change.key not in snapshot_keys:
+            raise ValueError(f"change of {change.key!r} has no snapshot in the same check")
+
+
+def _stored_body_hash(check: CheckWrite) -> str | None:
+    if check.body_hash is not None or check.body is None:
+        return check.body_hash
+    return body_hash(check.body)
+
+
+def _update_source_after(conn: Connection, check: CheckWrite) -> None:
+    started = check.started_at
+    values: dict[str, Any] = {"last_check_at": started, "last_outcome": check.outcome.value}
+    if check.changes:
+        values["last_change_at"] = started
+    if check.outcome.ok:
+        values |= {"consecutive_failures": 0, "last_error": None, "last_success_at": started}
+        if check.validators is not None:
+            values |= {"etag": check.validators.etag, "last_modified": check.validators.last_modified}
+        if (hash_ := _stored_body_hash(check)) is not None:
+            values["body_hash"] = hash_
+    else:
+        values |= {
+            "consecutive_failures": SourceRow.consecutive_failures + 1,
+            "last_error": _error_text(check),
+        }
+    result = conn.execute(sa.update(SourceRow).where(SourceRow.id == check.source_id).values(values))
+    if result.rowcount != 1:
+        raise KeyError(check.source_id)
+
+
+def _error_text(check: CheckWrite) -> str | None:
+    if check.outcome.ok or check.error is None:
+        return None
+    return check.error[:MAX_ERROR_CHARS]
+
+
+def _check_row(check: CheckWrite) -> dict[str, Any]:
+    return {
+        "source_id": check.source_id,
+        "started_at": check.started_at,
+        "duration_ms": check.duration_ms,
+        "http_status": check.http_status,
+        "bytes": check.bytes,
+        "outcome": check.outcome.value,
+        "error": _error_text(check),
+    }
+
+
+def _write_snapshots(conn: Connection, check: CheckWrite, check_id: int) -> None:
+    hashes = {s.key: content_hash(s.record) for s in check.snapshots}
+    latest = _latest_by_key(conn, check.source_id, hashes.keys())
+    fresh = [s for s in check.snapshots if latest.get(s.key, (0, ""))[1] != hashes[s.key]]
+    _check_change_links(check, latest, {s.key for s in fresh})
+    if not fresh:
+        return
+    _insert_missing(conn, ContentRow, [{"hash": hashes[s.key], "text": s.record.canonical()} for s in fresh])
+    stored_body = _store_body(conn, check)
+    rows = [_snapshot_row(check, s, hashes[s.key], stored_body, check_id) for s in fresh]
+    inserted = conn.execute(sa.insert(SnapshotRow).returning(SnapshotRow.key, SnapshotRow.id), rows)
+    ids = dict(inserted.tuples().all())
+    if check.changes:
+        changes = [_change_row(check, c, latest[c.key][0], ids[c.key]) for c in check.changes]
+        conn.execute(sa.insert(ChangeRow), changes)
+
+
+def _check_change_links(
+    check: CheckWrite, latest: Mapping[str, tuple[int, str]], fresh: Collection[str]
+) -> None:
+    for change in check.changes:
+        if change.key not in latest:
+            raise ValueError(f"change of {change.key!r} has no previous snapshot")
+        if change.key not in fresh:
+            raise ValueError(f"change of {change.key!r}, but its content equals the latest snapshot")
+
+
+def _store_body(conn: Connection, check: CheckWrite) -> str | None:
+    if check.body is None:
+        return None
+    hash_ = body_hash(check.body) if check.body_hash is None else check.body_hash
+    row = {"hash": hash_, "size": len(check.body), "data": zlib.compress(check.body, 6)}
+    _insert_missing(conn, BodyRow, [row])
+    return hash_
+
+
+def _insert_missing(conn: Connection, table: type[Base], rows: Sequence[dict[str, Any]]) -> None:
+    """Insert content-addressed rows, leaving alone those whose key is already stored."""
+    statement: sa.Insert
+    if conn.dialect.name == "postgresql":
+        statement = postgresql.insert(table).on_conflict_do_nothing()
+    else:
+        statement = sqlite.insert(table).on_conflict_do_nothing()
+    conn.execute(statement, rows)
+
+
+def _snapshot_row(
+    check: CheckWrite, snapshot: SnapshotWrite, hash_: str, body: str | None, check_id: int
+) -> dict[str, Any]:
+    return {
+        "source_id": check.source_id,
+        "key": snapshot.key,
+        "content_hash": hash_,
+        "body_hash": body,
+        "level": snapshot.record.level,
+        "taken_at": check.started_at,
+        "check_id": check_id,
+    }
+
+
+def _change_row(check: CheckWrite, write: ChangeWrite, previous_id: int, snapshot_id: int) -> dict[str, Any]:
+    change = write.change
+    return {
+        "source_id": check.source_id,
+        "key": write.key,
+        "previous_snapshot_id": previous_id,
+        "snapshot_id": snapshot_id,
+        "detected_at": check.started_at,
+        "change_class": change.change_class.value,
+        "reasons": list(change.reasons),
+        "diff": change.diff,
+        "level_before": change.level_before,
+        "level_after": change.level_after,
+    }
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _latest_ids(source_id: str | None = None, keys: Collection[str] | None = None) -> sa.Select[tuple[int]]:
+    """The ids of the newest snapshot per (source, key), optionally of one source and some keys."""
+    query = sa.select(sa.func.max(SnapshotRow.id))
+    if source_id is not None:
+        query = query.where(SnapshotRow.source_id == source_id)
+    if keys is not None:
+        query = query.where(SnapshotRow.key.in_(keys))
+    return query.group_by(SnapshotRow.source_id, SnapshotRow.key)
+
+
+def _latest_by_key(conn: Connection, source_id: str, keys: Collection[str]) -> dict[str, tuple[int, str]]:
+    query = sa.select(SnapshotRow.key, SnapshotRow.id, SnapshotRow.content_hash).where(
+        SnapshotRow.id.in_(_latest_ids(source_id, list(keys)))
+    )
+    return {key: (id_, hash_) for key, id_, hash_ in conn.execute(query).tuples()}
+
+
+def _status_query() -> sa.Select[Any]:
+    last_class = (
+        sa.select(ChangeRow.change_class)
+        .where(ChangeRow.source_id == SourceRow.id)
+        .order_by(ChangeRow.detected_at.desc(), ChangeRow.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    columns = [
+        c for c in SourceRow.__table__.c if c.name not in ("etag", "last_modified", "body_hash", "created_at")
+    ]
+    return (
+        sa.select(*columns, last_class.label("last_change_class"))
+        .where(SourceRow.active)
+        .order_by(SourceRow.id)
+    )
+
+
+def _current_levels(conn: Connection) -> dict[str, dict[str, int | None]]:
+    query = (
+        sa.select(SnapshotRow.source_id, SnapshotRow.key, SnapshotRow.level)
+        .join(SourceRow, SourceRow.id == SnapshotRow.source_id)
+        .where(SourceRow.active, SnapshotRow.id.in_(_latest_ids()))
+        .order_by(SnapshotRow.source_id, SnapshotRow.key)
+    )
+    levels: dict[str, dict[str, int | None]] = {}
+    for source_id, key, level in conn.execute(query).tuples():
+        levels.setdefault(source_id, {})[key] = level
+    return levels
+
+
+def _status(row: sa.Row[Any], levels: dict[str, int | None]) -> SourceStatus:
+    return SourceStatus(
+        id=row.id,
+        kind=row.kind,
+        url=row.url,
+        active=row.active,
+        last_check_at=row.last_check_at,
+        last_outcome=None if row.last_outcome is None else Outcome(row.last_outcome),
+        last_error=row.last_error,
+        consecutive_failures=row.consecutive_failures,
+        last_success_at=row.last_success_at,
+        last_change_at=row.last_change_at,
+        last_change_class=row.last_change_class,
+        levels=levels,
+    )
+
+
+def _stored_change(c: sa.Row[Any]) -> StoredChange:
+    return StoredChange(
+        id=c.id,
+        source_id=c.source_id,
+        key=c.key,
+        detected_at=c.detected_at,
+        change_class=c.change_class,
+        reasons=tuple(c.reasons),
+        diff=c.diff,
+        level_before=c.level_before,
+        level_after=c.level_after,
+        previous_snapshot_id=c.previous_snapshot_id,
+        snapshot_id=c.snapshot_id,
+    )

@@ -1,0 +1,110 @@
+"""Unit tests of the pure core: text normalisation, diff, classification."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from monitor.classify import classify
+from monitor.diff import diff_records
+from monitor.models import ChangeClass, Record, Section
+from monitor.normalise import clean_text, element_text, parse_html
+
+
+def record(text: str, level: int | None = None, **fields: object) -> Record:
+    return Record(
+        key="ML",
+        title="Mali",
+        url="https://x.org/mali",
+        level=level,
+        sections=(Section("main", text),),
+        **fields,
+    )  # type: ignore[arg-type]
+
+
+def test_clean_text_folds_whitespace_and_invisible_characters() -> None:
+    raw = "  Avoid\u00a0all  travel\u200b \r\n\n\t\n Leave\u00adnow  \n"
+    assert clean_text(raw) == "Avoid all travel\nLeavenow"
+
+
+def test_clean_text_is_nfc() -> None:
+    assert clean_text("renforce\u0301e") == "renforcée"
+
+
+def test_element_text_blocks_inline_and_invisible() -> None:
+    soup = parse_html(
+        "<body><div>Level 4:<b> Do not</b>\n travel<br>Mali</div><script>x()</script>"
+        "<style>p{}</style><!-- hidden --><ul><li>one</li><li>two</li></ul></body>"
+    )
+    assert element_text(soup) == "Level 4: Do not travel\nMali\none\ntwo"
+
+
+def test_element_text_survives_deep_nesting() -> None:
+    html = "<div>" * 5000 + "deep" + "</div>" * 5000
+    assert element_text(parse_html(html)) == "deep"
+
+
+def test_identical_records_have_no_diff() -> None:
+    assert diff_records(record("a\nb"), record("a\nb")) is None
+
+
+def test_reordered_lines_are_noise() -> None:
+    diff = diff_records(record("a\nb\nc"), record("c\na\nb"))
+    assert diff is not None
+    assert (diff.added, diff.removed) == ((), ())
+    assert classify(diff) == (ChangeClass.NOISE, ("same lines, reordered",))
+
+
+def test_only_dates_changed_is_noise() -> None:
+    before = record("a", updated_at=datetime(2025, 11, 1, tzinfo=UTC))
+    after = record("a", updated_at=datetime(2025, 11, 2, tzinfo=UTC))
+    diff = diff_records(before, after)
+    assert diff is not None
+    assert classify(diff) == (ChangeClass.NOISE, ("only updated_at changed",))
+
+
+def test_text_change_is_update_with_counts() -> None:
+    diff = diff_records(record("a\nb\nb"), record("a\nb\nc\nd"))
+    assert diff is not None
+    assert diff.added == ("c", "d")
+    assert diff.removed == ("b",)
+    assert classify(diff) == (ChangeClass.UPDATE, ("2 lines added, 1 line removed",))
+    assert "+c" in diff.unified and "-b" in diff.unified
+
+
+def test_level_changes() -> None:
+    cases = [
+        (1, 2, ChangeClass.HEIGHTENED),
+        (2, 3, ChangeClass.SEVERE),
+        (3, 4, ChangeClass.SEVERE),
+        (4, 3, ChangeClass.RELAXED),
+    ]
+    for before, after, expected in cases:
+        diff = diff_records(record("a", before), record("b", after))
+        assert diff is not None
+        assert classify(diff) == (expected, (f"level {before} → {after}",))
+
+
+def test_missing_level_is_not_a_level_change() -> None:
+    diff = diff_records(record("a", 4), record("a", None))
+    assert diff is not None
+    assert classify(diff)[0] is ChangeClass.NOISE
+
+
+def test_record_json_round_trip() -> None:
+    original = record("x", 3, published_at=datetime(2025, 10, 30, 12, tzinfo=UTC), extra={"leave_now": True})
+    assert Record.from_json(original.to_json()) == original
+    assert Record.from_json(original.to_json()).canonical() == original.canonical()
+
+
+lines = st.lists(st.text(alphabet="abc xyz", min_size=1, max_size=8).map(str.strip).filter(bool), max_size=8)
+
+
+@given(lines, st.randoms())
+def test_shuffling_lines_is_never_more_than_noise(items: list[str], rnd: object) -> None:
+    shuffled = list(items)
+    rnd.shuffle(shuffled)  # type: ignore[attr-defined]
+    diff = diff_records(record("\n".join(items)), record("\n".join(shuffled)))
+    assert diff is None or classify(diff)[0] is ChangeClass.NOISE

@@ -1,0 +1,167 @@
+"""The whole check loop against a real HTTP server on 127.0.0.1, on every database backend."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from monitor.config import Config, loads
+from monitor.models import ChangeClass, Outcome
+from monitor.pipeline import CheckReport, check_sources
+from monitor.store import Store
+from tests.support.httpserver import LocalServer
+
+PAGE = """<html><head><title>Mali - travel advice</title><script>var t = {token};</script></head>
+<body><nav>Home | Countries</nav>
+<main><h1>Mali</h1><p>Last reviewed: {reviewed}</p>
+<div class="advice"><p>We advise against all travel to Mali.</p><p>{extra}</p></div></main>
+</body></html>"""
+
+
+def page(extra: str = "Carry identification at all times.", token: int = 1, reviewed: str = "1 Nov") -> str:
+    return PAGE.format(extra=extra, token=token, reviewed=reviewed)
+
+
+def make_config(
+    server: LocalServer, *, options: str = "{select: .advice}", extra_sources: str = ""
+) -> Config:
+    text = f"""
+countries: [ML]
+defaults: {{timeout: 2s}}
+sources:
+  - {{id: uk-mali, kind: html, url: "{server.url("/mali")}", countries: [ML], options: {options}}}
+{extra_sources}
+"""
+    return loads(text, path=Path("test.yaml"), environ={})
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    with Store.open(database_url) as store:
+        yield store
+
+
+def check(config: Config, store: Store, *ids: str) -> list[CheckReport]:
+    store.sync_sources(((s.id, s.kind, s.url) for s in config.sources), _now())
+    return asyncio.run(check_sources(config, store, ids))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def test_snapshot_only_when_content_changes(http_server: LocalServer, store: Store) -> None:
+    config = make_config(http_server)
+    http_server.route("/mali", page())
+    [first] = check(config, store)
+    assert first.outcome is Outcome.NEW
+    assert first.new_keys == ("ML",)
+    assert store.counts()["snapshots"] == 1
+
+    # Same advice, different script token and chrome: not a change, no snapshot.
+    http_server.route("/mali", page(token=2))
+    for _ in range(3):
+        [again] = check(config, store)
+        assert again.outcome is Outcome.UNCHANGED
+    assert store.counts()["snapshots"] == 1
+    assert store.counts()["checks"] == 4
+
+    http_server.route("/mali", page(extra="Borders with Niger are closed."))
+    [changed] = check(config, store)
+    assert changed.outcome is Outcome.CHANGED
+    [change] = changed.changes
+    assert change.key == "ML"
+    assert change.change_class is ChangeClass.UPDATE
+    assert "+Borders with Niger are closed." in change.diff
+    assert "-Carry identification at all times." in change.diff
+    assert store.counts()["snapshots"] == 2
+    [stored] = store.changes(source_id="uk-mali")
+    assert stored.change_class == "update"
+
+
+def test_conditional_get_304_is_unchanged(http_server: LocalServer, store: Store) -> None:
+    config = make_config(http_server)
+    http_server.route("/mali", page(), etag='"v1"')
+    assert check(config, store)[0].outcome is Outcome.NEW
+    [second] = check(config, store)
+    assert second.outcome is Outcome.NOT_MODIFIED
+    assert second.http_status == 304
+    assert http_server.requests[-1].headers.get("If-None-Match") == '"v1"'
+    assert store.counts()["snapshots"] == 1
+
+
+def test_failures_are_recorded_and_never_reset_state(http_server: LocalServer, store: Store) -> None:
+    config = make_config(http_server)
+    http_server.route("/mali", page(), etag='"v1"')
+    check(config, store)
+    http_server.route("/mali", "oops", status=503)
+    [failed] = check(config, store)
+    assert failed.outcome is Outcome.FAILED
+    assert failed.error and "503" in failed.error
+    state = store.source_state("uk-mali")
+    assert state.validators.etag == '"v1"'
+    assert state.consecutive_failures == 1
+    # The server comes back with the same page: no change against the last good snapshot.
+    http_server.route("/mali", page(token=9))
+    assert check(config, store)[0].outcome is Outcome.UNCHANGED
+    assert store.counts()["changes"] == 0
+    assert store.source_state("uk-mali").consecutive_failures == 0
+
+
+def test_structure_change_is_a_parse_failure_not_a_change(http_server: LocalServer, store: Store) -> None:
+    config = make_config(http_server)
+    http_server.route("/mali", page())
+    check(config, store)
+    http_server.route("/mali", "<html><body><p>Site redesigned</p></body></html>")
+    [report] = check(config, store)
+    assert report.outcome is Outcome.PARSE_FAILED
+    assert report.error == "selector '.advice' matched nothing"
+    assert store.counts()["changes"] == 0
+    assert store.counts()["snapshots"] == 1
+
+
+def test_one_failing_source_does_not_stop_others(http_server: LocalServer, store: Store) -> None:
+    extra = f'  - {{id: gone, kind: html, url: "{http_server.url("/gone")}", countries: [ML]}}\n'
+    extra += '  - {id: refused, kind: html, url: "http://127.0.0.1:1/x", countries: [ML]}'
+    config = make_config(http_server, extra_sources=extra)
+    http_server.route("/mali", page())
+    reports = {r.source_id: r for r in check(config, store)}
+    assert reports["uk-mali"].outcome is Outcome.NEW
+    assert reports["gone"].outcome is Outcome.FAILED
+    assert reports["gone"].http_status == 404
+    assert reports["refused"].outcome is Outcome.FAILED
+    assert reports["refused"].error
+    assert store.counts()["checks"] == 3
+
+
+def test_blocked_page_is_recorded_as_blocked(http_server: LocalServer, store: Store) -> None:
+    config = make_config(http_server)
+    http_server.route("/mali", "<html><title>Access denied</title></html>", status=403)
+    [report] = check(config, store)
+    assert report.outcome is Outcome.BLOCKED
+    assert store.counts()["snapshots"] == 0
+
+
+def test_oversized_and_truncated_bodies_fail_without_change(http_server: LocalServer, store: Store) -> None:
+    config = make_config(http_server)
+    http_server.route("/mali", page())
+    check(config, store)
+    http_server.route("/mali", page(extra="x" * 6_000_000))
+    [big] = check(config, store)
+    assert big.outcome is Outcome.FAILED
+    assert big.error and "larger than" in big.error
+    assert store.counts()["changes"] == 0
+
+
+def test_mis_declared_charset_is_decoded_with_replacement(http_server: LocalServer, store: Store) -> None:
+    config = make_config(http_server)
+    body = page(extra="Vigilance renforcée à Bamako.").encode("latin-1")
+    http_server.route("/mali", body, content_type="text/html; charset=utf-8")
+    [report] = check(config, store)
+    assert report.outcome is Outcome.NEW
+    [snapshot] = store.latest_snapshots("uk-mali").values()
+    assert "Vigilance renforc\ufffde \ufffd Bamako." in snapshot.record.text
