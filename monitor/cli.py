@@ -55,7 +55,8 @@ class MonitorGroup(click.Group):
         try:
             return super().invoke(ctx)
         except MonitorError as exc:
-            if ctx.find_object(Context) and ctx.find_object(Context).verbose:  # type: ignore[union-attr]
+            context = ctx.find_object(Context)
+            if context is not None and context.verbose:
                 traceback.print_exc()
             click.echo(f"monitor: error: {exc}", err=True)
             ctx.exit(exc.exit_code)

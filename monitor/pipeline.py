@@ -163,7 +163,7 @@ def _save(
             started_at=started,
             duration_ms=duration_ms,
             http_status=fetched.status if fetched else status,
-            bytes=len(fetched.body) if fetched else 0,
+            size=len(fetched.body) if fetched else 0,
             outcome=outcome,
             error=error,
             validators=fetched.validators if fetched and outcome.ok else None,

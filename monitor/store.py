@@ -12,7 +12,6 @@ raises ``KeyError`` or ``ValueError`` and leaves the database unchanged.
 
 from __future__ import annotations
 
-import builtins
 import hashlib
 import json
 import zlib
@@ -97,11 +96,11 @@ class CheckWrite:
     started_at: datetime
     duration_ms: int
     http_status: int | None
-    bytes: int
+    size: int  # bytes received
     outcome: Outcome
     error: str | None = None
     validators: Validators | None = None
-    body: builtins.bytes | None = None  # the field above shadows the builtin in this class
+    body: bytes | None = None
     body_hash: str | None = None
     snapshots: tuple[SnapshotWrite, ...] = ()
     changes: tuple[ChangeWrite, ...] = ()
@@ -165,7 +164,7 @@ class StoredCheck:
     started_at: datetime
     duration_ms: int
     http_status: int | None
-    bytes: int
+    size: int  # bytes received
     outcome: Outcome
     error: str | None
 
@@ -462,7 +461,7 @@ def _check_row(check: CheckWrite) -> dict[str, Any]:
         "started_at": check.started_at,
         "duration_ms": check.duration_ms,
         "http_status": check.http_status,
-        "bytes": check.bytes,
+        "bytes": check.size,
         "outcome": check.outcome.value,
         "error": _error_text(check),
     }

@@ -198,3 +198,12 @@ def test_help_texts(args: list[str]) -> None:
     result = invoke(*args)
     assert result.exit_code == 0
     assert "Usage: " in result.output
+
+
+def test_monitor_config_environment_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "elsewhere.yaml"
+    path.write_text("sources: []\n")
+    monkeypatch.setenv("MONITOR_CONFIG", str(path))
+    result = invoke("config", "check")
+    assert result.exit_code == 0
+    assert result.output.startswith(f"{path}: OK — 0 sources")

@@ -65,7 +65,7 @@ def check(
         started_at=at,
         duration_ms=120,
         http_status=200 if outcome.ok else 503,
-        bytes=len(body or b""),
+        size=len(body or b""),
         outcome=outcome,
         error=error,
         validators=validators,
@@ -278,7 +278,7 @@ def test_checks_are_listed_newest_first_with_errors_only_on_failure(store: Store
     assert (newest.outcome, oldest.outcome) == (Outcome.BLOCKED, Outcome.UNCHANGED)
     assert oldest.error is None
     assert newest.error is not None and newest.error.startswith("403") and len(newest.error) == 500
-    assert (newest.http_status, oldest.bytes) == (503, len(b"<html>advice</html>"))
+    assert (newest.http_status, oldest.size) == (503, len(b"<html>advice</html>"))
     assert store.checks(SOURCE, limit=1) == [newest]
 
 
