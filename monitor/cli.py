@@ -25,7 +25,7 @@ from rich.table import Table
 from monitor import config as config_module
 from monitor import store as store_module
 from monitor.errors import MonitorError
-from monitor.pipeline import CheckReport, check_sources
+from monitor.pipeline import CheckReport, check_sources, parse_file
 from monitor.scheduler import run_forever
 from monitor.sources import REGISTRY
 from monitor.store import SourceStatus, Store
@@ -122,16 +122,19 @@ def sources(obj: Context, as_json: bool) -> None:
     finally:
         store.close()
     if as_json:
-        click.echo(json.dumps([_status_json(s) for s in statuses], indent=2, ensure_ascii=False))
+        rows = [_status_json(s, config.defaults.failures_before_broken) for s in statuses]
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
+    broken_after = config.defaults.failures_before_broken
     table = Table("source", "kind", "last check", "outcome", "fails", "last change", "level")
     for s in statuses:
+        broken = s.consecutive_failures >= broken_after
         table.add_row(
             s.id,
             s.kind,
             _when(s.last_check_at),
             s.last_outcome or "never checked",
-            str(s.consecutive_failures),
+            f"{s.consecutive_failures} BROKEN" if broken else str(s.consecutive_failures),
             f"{_when(s.last_change_at)} {s.last_change_class or ''}".strip(),
             ", ".join(f"{k}: {v if v is not None else '-'}" for k, v in sorted(s.levels.items())) or "-",
         )
@@ -204,6 +207,24 @@ def db_upgrade(obj: Context) -> None:
 
 
 @cli.command()
+@click.option(
+    "--kind", required=True, type=click.Choice(sorted(REGISTRY)), help="The source kind to parse with."
+)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--country", "countries", multiple=True, metavar="CC", help="Keep this country (repeatable).")
+@click.option("--url", help="The official URL the payload came from.")
+@click.option("--content-type", help="The payload's Content-Type (default: guessed from the file name).")
+def parse(
+    kind: str, file: Path, countries: tuple[str, ...], url: str | None, content_type: str | None
+) -> None:
+    """Parse a saved payload offline (no network, no database) and print the records as JSON.
+
+    Exit code 1 when the payload cannot be parsed."""
+    records = parse_file(kind, file, countries=countries, url=url, content_type=content_type)
+    click.echo(json.dumps([record.to_json() for record in records], indent=2, ensure_ascii=False))
+
+
+@cli.command()
 @json_option
 def kinds(as_json: bool) -> None:
     """List the source kinds and their options."""
@@ -228,6 +249,8 @@ def _report_line(report: CheckReport) -> str:
     detail = report.error or _changes_text(report)
     status = f" HTTP {report.http_status}" if report.http_status else ""
     line = f"{report.source_id}: {report.outcome}{status} in {report.duration_ms} ms"
+    if report.consecutive_failures > 1:
+        line += f" ({report.consecutive_failures} failures in a row)"
     return f"{line}: {detail}" if detail else line
 
 
@@ -278,7 +301,7 @@ def _report_json(report: CheckReport) -> dict[str, Any]:
     }
 
 
-def _status_json(status: SourceStatus) -> dict[str, Any]:
+def _status_json(status: SourceStatus, broken_after: int) -> dict[str, Any]:
     return {
         "id": status.id,
         "kind": status.kind,
@@ -287,6 +310,7 @@ def _status_json(status: SourceStatus) -> dict[str, Any]:
         "last_outcome": status.last_outcome,
         "last_error": status.last_error,
         "consecutive_failures": status.consecutive_failures,
+        "broken": status.consecutive_failures >= broken_after,
         "last_success_at": _iso(status.last_success_at),
         "last_change_at": _iso(status.last_change_at),
         "last_change_class": status.last_change_class,

@@ -21,8 +21,17 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pycountry
+import soupsieve
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from monitor.errors import ConfigError
 from monitor.models import ChangeClass
@@ -105,6 +114,8 @@ class Defaults(_Strict):
     max_body: Size = 5_000_000
     concurrency: int = Field(16, ge=1, le=1000)
     per_host: int = Field(2, ge=1, le=100)
+    failures_before_broken: int = Field(3, ge=1, le=1000)
+    browser_path: str | None = None
 
 
 class SourceConfig(_Strict):
@@ -115,7 +126,25 @@ class SourceConfig(_Strict):
     url: HttpUrl
     countries: tuple[Country, ...] = ()
     interval: Duration | None = None
+    fetcher: Literal["http", "browser"] = "http"
+    wait_for: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("wait_for")
+    @classmethod
+    def _css(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                soupsieve.compile(value)
+            except soupsieve.SelectorSyntaxError as exc:
+                raise ValueError(f"invalid CSS selector {value!r}: {str(exc).splitlines()[0]}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _wait_for_needs_browser(self) -> SourceConfig:
+        if self.wait_for is not None and self.fetcher != "browser":
+            raise ValueError("wait_for applies only with fetcher: browser")
+        return self
 
     @field_validator("kind")
     @classmethod

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from monitor.models import Record
 
 # Fields that describe the record rather than the advice: a change in them alone is metadata.
-_META_FIELDS = ("title", "url", "published_at", "updated_at", "level_label", "country")
+_META_FIELDS = ("title", "url", "published_at", "updated_at", "level_label", "country", "extra")
 
 
 @dataclass(frozen=True)
@@ -17,15 +17,25 @@ class RecordDiff:
     """What differs between ``before`` and ``after``.
 
     ``added`` / ``removed`` are the text lines present in one version and not the other (as
-    multisets, so moving a line is neither); ``unified`` is a readable diff by section.
+    multisets, so moving a line is neither); ``unified`` is a readable diff by section;
+    ``meta`` names the metadata fields that changed. The structured fields (level, flags,
+    zones, notices) are compared by the classifier on the records themselves.
     """
 
+    before: Record
+    after: Record
     added: tuple[str, ...]
     removed: tuple[str, ...]
     unified: str
-    level_before: int | None
-    level_after: int | None
-    fields: tuple[str, ...]
+    meta: tuple[str, ...]
+
+    @property
+    def level_before(self) -> int | None:
+        return self.before.level
+
+    @property
+    def level_after(self) -> int | None:
+        return self.after.level
 
 
 def diff_records(before: Record, after: Record) -> RecordDiff | None:
@@ -33,16 +43,13 @@ def diff_records(before: Record, after: Record) -> RecordDiff | None:
     if before.canonical() == after.canonical():
         return None
     old_lines, new_lines = _lines(before), _lines(after)
-    fields = tuple(name for name in _META_FIELDS if getattr(before, name) != getattr(after, name))
-    if before.extra != after.extra:
-        fields += ("extra",)
     return RecordDiff(
+        before=before,
+        after=after,
         added=_surplus(new_lines, old_lines),
         removed=_surplus(old_lines, new_lines),
         unified=_unified(before, after),
-        level_before=before.level,
-        level_after=after.level,
-        fields=fields,
+        meta=tuple(name for name in _META_FIELDS if getattr(before, name) != getattr(after, name)),
     )
 
 

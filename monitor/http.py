@@ -200,7 +200,7 @@ class Fetcher:
             raise
 
     async def _fetch(self, url: str, validators: Validators | None) -> Fetched:
-        host = _host_key(url)
+        host = host_key(url)
         # The host slot comes first so that a fetch queued behind a busy host holds no global slot.
         async with self._host_semaphore(host), self._all:
             started = time.perf_counter()
@@ -235,7 +235,7 @@ class Fetcher:
         if status == 304:
             return b""
         if not response.is_success:
-            raise _status_error(response, await _start_of_body(response))
+            raise status_error(response.status_code, response.headers, await _start_of_body(response))
         body = await _read_body(response, self._settings.max_body)
         reason = looks_blocked(status, body)
         if reason:
@@ -254,7 +254,7 @@ class Fetcher:
         return f"connection failed: {exc or type(exc).__name__}"
 
 
-def _host_key(url: str) -> str:
+def host_key(url: str) -> str:
     """``host:port`` of ``url``; raises FetchError for a URL that is not absolute http(s)."""
     try:
         parsed = httpx.URL(url)
@@ -320,13 +320,13 @@ async def _start_of_body(response: httpx.Response) -> bytes:
     return decoder.value
 
 
-def _status_error(response: httpx.Response, start: bytes) -> FetchError:
-    status = response.status_code
+def status_error(status: int, headers: httpx.Headers, start: bytes) -> FetchError:
+    """The error for a non-2xx answer: blocked, retry later (with Retry-After), or plain."""
     blocked = looks_blocked(status, start)
     if blocked:
         return BlockedError(blocked, status=status)
     if status in (429, 503):
-        delay = _retry_after(response.headers)
+        delay = _retry_after(headers)
         return RetryLaterError(_status_line(status), retry_after=delay, status=status)
     return FetchError(_status_line(status), status=status)
 

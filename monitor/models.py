@@ -73,12 +73,72 @@ class Section:
     text: str
 
 
+class Scope(StrEnum):
+    """Where a level applies."""
+
+    WHOLE_COUNTRY = "whole_country"
+    PARTS = "parts"
+
+
+class StaffDeparture(StrEnum):
+    """The publisher's own staff: none, authorized (voluntary) or ordered departure."""
+
+    NONE = "none"
+    AUTHORIZED = "authorized"
+    ORDERED = "ordered"
+
+
+class NoticeStatus(StrEnum):
+    """What a carrier notice announces."""
+
+    INFO = "info"
+    DISRUPTION = "disruption"
+    SURCHARGE = "surcharge"
+    SUSPENSION = "suspension"
+    RESUMPTION = "resumption"
+
+
+@dataclass(frozen=True)
+class Zone:
+    """A part of a country with its own level (France's coloured zones, UK "parts")."""
+
+    name: str
+    level: int
+    label: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One carrier notice. ``id`` is the publisher's stable key (slug or numeric id), not the URL."""
+
+    id: str
+    title: str
+    url: str
+    status: NoticeStatus
+    published_at: datetime | None = None
+    countries: tuple[str, ...] = ()
+    text: str = ""
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
 @dataclass(frozen=True)
 class Record:
     """One normalised record: what a source says about one country (or, without country, one page).
 
-    ``key`` identifies the record inside its source (the country code, or ``page``). Only the
-    fields that describe the advice go into the content hash; ``fetched``-time data does not.
+    ``key`` identifies the record inside its source (the country code, or ``page``).
+    ``level`` is the common scale: 1 normal precautions, 2 increased caution, 3 avoid
+    non-essential travel / reconsider, 4 do not travel; ``level_label`` is the publisher's own
+    wording, verbatim. ``scope`` says whether the level covers the whole country or parts;
+    ``zones`` lists per-zone levels where the publisher gives zones. ``leave_now``: nationals are
+    urged to leave. ``notices``: for carriers, the notices relevant to this country. Times are
+    aware UTC. Everything here is content: it is hashed, stored and diffed.
     """
 
     key: str
@@ -87,17 +147,30 @@ class Record:
     country: str | None = None
     level: int | None = None
     level_label: str | None = None
+    scope: Scope | None = None
+    zones: tuple[Zone, ...] = ()
+    leave_now: bool = False
+    staff_departure: StaffDeparture = StaffDeparture.NONE
+    embassy_closed: bool = False
     published_at: datetime | None = None
     updated_at: datetime | None = None
     sections: tuple[Section, ...] = ()
+    notices: tuple[Notice, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.level is not None and not 1 <= self.level <= 4:
+            raise ValueError(f"level must be 1 to 4 or None, not {self.level!r}")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
-        for name in ("published_at", "updated_at"):
-            value = getattr(self, name)
-            data[name] = value.isoformat() if value else None
+        data["published_at"] = _iso(self.published_at)
+        data["updated_at"] = _iso(self.updated_at)
+        data["scope"] = str(self.scope) if self.scope else None
+        data["staff_departure"] = str(self.staff_departure)
+        data["zones"] = [{"name": z.name, "level": z.level, "label": z.label} for z in self.zones]
         data["sections"] = [{"name": s.name, "text": s.text} for s in self.sections]
+        data["notices"] = [_notice_json(n) for n in self.notices]
         data["extra"] = dict(self.extra)
         return data
 
@@ -107,9 +180,6 @@ class Record:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Record:
-        def when(value: str | None) -> datetime | None:
-            return datetime.fromisoformat(value) if value else None
-
         return cls(
             key=data["key"],
             title=data["title"],
@@ -117,15 +187,45 @@ class Record:
             country=data.get("country"),
             level=data.get("level"),
             level_label=data.get("level_label"),
-            published_at=when(data.get("published_at")),
-            updated_at=when(data.get("updated_at")),
+            scope=Scope(data["scope"]) if data.get("scope") else None,
+            zones=tuple(Zone(z["name"], z["level"], z["label"]) for z in data.get("zones", ())),
+            leave_now=bool(data.get("leave_now", False)),
+            staff_departure=StaffDeparture(data.get("staff_departure") or "none"),
+            embassy_closed=bool(data.get("embassy_closed", False)),
+            published_at=_when(data.get("published_at")),
+            updated_at=_when(data.get("updated_at")),
             sections=tuple(Section(s["name"], s["text"]) for s in data.get("sections", ())),
+            notices=tuple(_notice_from_json(n) for n in data.get("notices", ())),
             extra=dict(data.get("extra", {})),
         )
 
     @property
     def text(self) -> str:
         return "\n".join(s.text for s in self.sections)
+
+
+def _notice_json(notice: Notice) -> dict[str, Any]:
+    return {
+        "id": notice.id,
+        "title": notice.title,
+        "url": notice.url,
+        "status": str(notice.status),
+        "published_at": _iso(notice.published_at),
+        "countries": list(notice.countries),
+        "text": notice.text,
+    }
+
+
+def _notice_from_json(data: Mapping[str, Any]) -> Notice:
+    return Notice(
+        id=data["id"],
+        title=data["title"],
+        url=data["url"],
+        status=NoticeStatus(data["status"]),
+        published_at=_when(data.get("published_at")),
+        countries=tuple(data.get("countries", ())),
+        text=data.get("text", ""),
+    )
 
 
 @dataclass(frozen=True)

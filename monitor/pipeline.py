@@ -8,21 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
+from pydantic import ValidationError
 
 from monitor.classify import classify
-from monitor.config import Config
+from monitor.config import Config, SourceConfig
 from monitor.diff import diff_records
-from monitor.errors import BlockedError, FetchError, ParseError
+from monitor.errors import BlockedError, ConfigError, FetchError, ParseError
 from monitor.http import Fetcher, HttpSettings, build_client
-from monitor.models import Change, Fetched, Outcome, Record
+from monitor.models import Change, Fetched, Outcome, Record, Validators
 from monitor.sources import Source, build
+from monitor.sources.base import Fetches
 from monitor.store import ChangeWrite, CheckWrite, SnapshotWrite, Store, StoredSnapshot, body_hash
+
+if TYPE_CHECKING:
+    from monitor.browser import BrowserFetcher
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,7 @@ class CheckReport:
     error: str | None = None
     changes: tuple[Change, ...] = ()
     new_keys: tuple[str, ...] = ()
+    consecutive_failures: int = 0
 
 
 def http_settings(config: Config) -> HttpSettings:
@@ -58,9 +67,43 @@ def http_settings(config: Config) -> HttpSettings:
     return replace(settings, user_agent=defaults.user_agent) if defaults.user_agent else settings
 
 
-def make_fetcher(config: Config, transport: httpx.AsyncBaseTransport | None = None) -> Fetcher:
-    settings = http_settings(config)
-    return Fetcher(build_client(settings, transport=transport), settings)
+class FetcherPool:
+    """The fetchers of one run: the shared HTTP client always, a browser once a source needs one."""
+
+    def __init__(self, config: Config, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._config = config
+        self._settings = http_settings(config)
+        self._http = Fetcher(build_client(self._settings, transport=transport), self._settings)
+        self._browser: BrowserFetcher | None = None
+
+    def for_source(self, source: Source) -> Fetches:
+        if source.config.fetcher == "http":
+            return self._http
+        if self._browser is None:
+            from monitor.browser import BrowserFetcher
+
+            self._browser = BrowserFetcher(self._settings, executable=self._config.defaults.browser_path)
+        return _WaitingBrowser(self._browser, source.config.wait_for)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+        if self._browser is not None:
+            await self._browser.aclose()
+
+
+@dataclass(frozen=True)
+class _WaitingBrowser:
+    """The browser fetcher bound to one source's page-load condition."""
+
+    browser: BrowserFetcher
+    wait_for: str | None
+
+    async def fetch(
+        self, url: str, *, validators: Validators | None = None, source_id: str | None = None
+    ) -> Fetched:
+        return await self.browser.fetch(
+            url, validators=validators, source_id=source_id, wait_for=self.wait_for
+        )
 
 
 async def check_sources(
@@ -75,33 +118,58 @@ async def check_sources(
     sources = (
         [build(config.source(i)) for i in source_ids] if source_ids else [build(s) for s in config.sources]
     )
-    fetcher = make_fetcher(config, transport)
+    pool = FetcherPool(config, transport)
     try:
-        return list(await asyncio.gather(*(check_source(s, fetcher, store, now) for s in sources)))
+        broken_after = config.defaults.failures_before_broken
+        checks = (check_source(s, pool.for_source(s), store, now, broken_after=broken_after) for s in sources)
+        return list(await asyncio.gather(*checks))
     finally:
-        await fetcher.aclose()
+        await pool.aclose()
 
 
-async def check_source(source: Source, fetcher: Fetcher, store: Store, now: Clock = utcnow) -> CheckReport:
-    """Check one source once and record the result. Never raises for source problems."""
+async def check_source(
+    source: Source, fetcher: Fetches, store: Store, now: Clock = utcnow, *, broken_after: int = 3
+) -> CheckReport:
+    """Check one source once and record the result. Never raises for source problems.
+
+    When the check is the ``broken_after``-th failure in a row, a warning says the source is
+    broken (once per streak; ``monitor sources`` shows it until a check succeeds)."""
     started, clock = now(), time.perf_counter()
     state = store.source_state(source.id)
+    result = await _attempt(source, fetcher, store, state.validators)
+    failures = 0 if result.outcome.ok else state.consecutive_failures + 1
+    duration_ms = round((time.perf_counter() - clock) * 1000)
+    report = _save(store, source, result, started=started, duration_ms=duration_ms, failures=failures)
+    if failures == broken_after:
+        log.warning("%s: source broken: %d consecutive failed checks (%s)", source.id, failures, result.error)
+    return report
+
+
+@dataclass(frozen=True)
+class _Result:
+    outcome: Outcome
+    fetched: Fetched | None = None
+    status: int | None = None
+    error: str | None = None
+    snapshots: tuple[SnapshotWrite, ...] = ()
+    changes: tuple[ChangeWrite, ...] = ()
+
+
+async def _attempt(source: Source, fetcher: Fetches, store: Store, validators: Validators) -> _Result:
     try:
-        fetched = await fetcher.fetch(source.config.url, validators=state.validators, source_id=source.id)
+        fetched = await source.fetch(fetcher, validators)
     except FetchError as exc:
         outcome = Outcome.BLOCKED if isinstance(exc, BlockedError) else Outcome.FAILED
-        return _save(store, source, started, clock, outcome, status=exc.status, error=exc.message)
+        return _Result(outcome, status=exc.status, error=exc.message)
     if fetched.not_modified:
-        return _save(store, source, started, clock, Outcome.NOT_MODIFIED, fetched=fetched)
+        return _Result(Outcome.NOT_MODIFIED, fetched)
     try:
         records = _parse(source, fetched)
     except ParseError as exc:
-        return _save(store, source, started, clock, Outcome.PARSE_FAILED, fetched=fetched, error=exc.message)
+        return _Result(Outcome.PARSE_FAILED, fetched, error=exc.message)
     snapshots, changes = compare(store.latest_snapshots(source.id), records)
     outcome = Outcome.CHANGED if changes else Outcome.NEW if snapshots else Outcome.UNCHANGED
-    return _save(
-        store, source, started, clock, outcome, fetched=fetched, snapshots=snapshots, changes=changes
-    )
+    return _Result(outcome, fetched, snapshots=snapshots, changes=changes)
 
 
 def _parse(source: Source, fetched: Fetched) -> list[Record]:
@@ -119,6 +187,34 @@ def _parse(source: Source, fetched: Fetched) -> list[Record]:
     if len(set(keys)) != len(keys):
         raise ParseError(f"the payload yields duplicate record keys: {sorted(keys)}")
     return records
+
+
+def parse_file(
+    kind: str,
+    path: Path,
+    *,
+    countries: Sequence[str] = (),
+    url: str | None = None,
+    content_type: str | None = None,
+) -> list[Record]:
+    """Parse a saved payload with a kind, as a source of that kind would. Raises MonitorError."""
+    try:
+        config = SourceConfig.model_validate(
+            {"id": "parse", "kind": kind, "url": url or "https://localhost/", "countries": countries}
+        )
+    except ValidationError as exc:
+        message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+        raise ConfigError(f"invalid --kind, --country or --url: {message}") from None
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        raise ParseError(f"cannot read {path}: {exc.strerror}") from None
+    content_type = content_type or mimetypes.guess_type(path.name)[0]
+    fetched = Fetched(str(path), url or path.resolve().as_uri(), 200, body, content_type, Validators(), 0.0)
+    try:
+        return _parse(build(config), fetched)
+    except ParseError as exc:
+        raise ParseError(f"{path}: {exc.message}") from None
 
 
 def compare(
@@ -143,43 +239,36 @@ def compare(
 
 
 def _save(
-    store: Store,
-    source: Source,
-    started: datetime,
-    clock: float,
-    outcome: Outcome,
-    *,
-    fetched: Fetched | None = None,
-    status: int | None = None,
-    error: str | None = None,
-    snapshots: tuple[SnapshotWrite, ...] = (),
-    changes: tuple[ChangeWrite, ...] = (),
+    store: Store, source: Source, result: _Result, *, started: datetime, duration_ms: int, failures: int
 ) -> CheckReport:
-    duration_ms = round((time.perf_counter() - clock) * 1000)
+    fetched = result.fetched
     body = fetched.body if fetched and not fetched.not_modified else None
+    status = fetched.status if fetched else result.status
     store.save_check(
         CheckWrite(
             source_id=source.id,
             started_at=started,
             duration_ms=duration_ms,
-            http_status=fetched.status if fetched else status,
+            http_status=status,
             size=len(fetched.body) if fetched else 0,
-            outcome=outcome,
-            error=error,
-            validators=fetched.validators if fetched and outcome.ok else None,
+            outcome=result.outcome,
+            error=result.error,
+            validators=fetched.validators if fetched and result.outcome.ok else None,
             body=body,
             body_hash=body_hash(body) if body is not None else None,
-            snapshots=snapshots,
-            changes=changes,
+            snapshots=result.snapshots,
+            changes=result.changes,
         )
     )
+    changed_keys = {c.key for c in result.changes}
     return CheckReport(
         source_id=source.id,
-        outcome=outcome,
+        outcome=result.outcome,
         started_at=started,
         duration_ms=duration_ms,
-        http_status=fetched.status if fetched else status,
-        error=error,
-        changes=tuple(c.change for c in changes),
-        new_keys=tuple(s.key for s in snapshots if s.key not in {c.key for c in changes}),
+        http_status=status,
+        error=result.error,
+        changes=tuple(c.change for c in result.changes),
+        new_keys=tuple(s.key for s in result.snapshots if s.key not in changed_keys),
+        consecutive_failures=failures,
     )

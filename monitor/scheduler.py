@@ -11,7 +11,7 @@ import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.config import Config
-from monitor.pipeline import CheckReport, Clock, check_source, make_fetcher, utcnow
+from monitor.pipeline import CheckReport, Clock, FetcherPool, check_source, utcnow
 from monitor.sources import Source, build
 from monitor.store import Store
 
@@ -39,13 +39,15 @@ async def run_forever(
     One run of a source at a time (``max_instances=1``); runs missed while the process was
     busy are coalesced into one.
     """
-    fetcher = make_fetcher(config, transport)
+    pool = FetcherPool(config, transport)
+    broken_after = config.defaults.failures_before_broken
     scheduler = AsyncIOScheduler(timezone="UTC")
     for source_config in config.sources:
         source = build(source_config)
 
         async def job(source: Source = source) -> None:
-            on_report(await check_source(source, fetcher, store, now))
+            fetcher = pool.for_source(source)
+            on_report(await check_source(source, fetcher, store, now, broken_after=broken_after))
 
         interval = config.interval_of(source_config)
         scheduler.add_job(
@@ -63,4 +65,4 @@ async def run_forever(
         await stop.wait()
     finally:
         scheduler.shutdown(wait=False)
-        await fetcher.aclose()
+        await pool.aclose()

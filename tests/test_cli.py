@@ -93,7 +93,7 @@ def test_unknown_source_id_is_one_clear_line(tmp_path: Path, http_server: LocalS
 def test_config_check_on_shipped_config() -> None:
     result = invoke("--config", str(ROOT / "config" / "monitor.yaml"), "config", "check")
     assert result.exit_code == 0
-    assert "OK — 11 sources" in result.output
+    assert "OK — 12 sources (ca-gac, cma-cgm, de-aa, fr-diplomatie, msc, uk-fcdo, us-state)" in result.output
 
 
 def test_config_typo_exits_2_with_one_line(tmp_path: Path) -> None:
@@ -103,7 +103,7 @@ def test_config_typo_exits_2_with_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.output == (
         f"monitor: error: {path}: sources[0] (id: fr-mali): unknown key 'intervall'; "
-        "allowed: countries, id, interval, kind, options, url\n"
+        "allowed: countries, fetcher, id, interval, kind, options, url, wait_for\n"
     )
     assert "Traceback" not in result.output
 
@@ -207,3 +207,26 @@ def test_monitor_config_environment_variable(tmp_path: Path, monkeypatch: pytest
     result = invoke("config", "check")
     assert result.exit_code == 0
     assert result.output.startswith(f"{path}: OK — 0 sources")
+
+
+def test_parse_prints_the_record_contract(tmp_path: Path) -> None:
+    page = ROOT / "tests" / "fixtures" / "kinds" / "html" / "gov-page-main" / "input.html"
+    url = "https://www.gov.uk/foreign-travel-advice/niger"
+    result = invoke("parse", "--kind", "html", str(page), "--country", "ne", "--url", url)
+    assert result.exit_code == 0, result.output
+    [record] = json.loads(result.output)
+    contract = {"country", "level", "level_label", "scope", "leave_now", "staff_departure", "updated_at"}
+    assert contract | {"title", "url", "notices"} <= set(record)
+    assert (record["country"], record["url"], record["level"]) == ("NE", url, None)
+    assert "advises against all travel to Niger." in record["sections"][0]["text"]
+
+
+def test_parse_failure_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.html"
+    empty.write_text("<html><body>   </body></html>")
+    result = CliRunner().invoke(cli, ["parse", "--kind", "html", str(empty)])
+    assert result.exit_code == 1
+    assert result.output == f"monitor: error: {empty}: the page has no visible text\n"
+    bad_country = CliRunner().invoke(cli, ["parse", "--kind", "html", str(empty), "--country", "XX"])
+    assert bad_country.exit_code == 2
+    assert "not an ISO 3166-1 alpha-2 country code" in bad_country.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from hypothesis import given
@@ -9,7 +10,7 @@ from hypothesis import strategies as st
 
 from monitor.classify import classify
 from monitor.diff import diff_records
-from monitor.models import ChangeClass, Record, Section
+from monitor.models import ChangeClass, Notice, NoticeStatus, Record, Section, StaffDeparture, Zone
 from monitor.normalise import clean_text, element_text, parse_html
 
 
@@ -108,3 +109,60 @@ def test_shuffling_lines_is_never_more_than_noise(items: list[str], rnd: object)
     rnd.shuffle(shuffled)  # type: ignore[attr-defined]
     diff = diff_records(record("\n".join(items)), record("\n".join(shuffled)))
     assert diff is None or classify(diff)[0] is ChangeClass.NOISE
+
+
+def _classify(before: Record, after: Record) -> tuple[ChangeClass, tuple[str, ...]]:
+    diff = diff_records(before, after)
+    assert diff is not None
+    return classify(diff)
+
+
+def test_structured_flags() -> None:
+    base = record("a", 4)
+    assert _classify(base, replace(base, leave_now=True)) == (
+        ChangeClass.CRITICAL,
+        ("nationals urged to leave",),
+    )
+    assert _classify(replace(base, leave_now=True), base) == (ChangeClass.RELAXED, ("call to leave lifted",))
+    authorized = replace(base, staff_departure=StaffDeparture.AUTHORIZED)
+    ordered = replace(base, staff_departure=StaffDeparture.ORDERED)
+    assert _classify(base, authorized) == (ChangeClass.SEVERE, ("staff departure: none → authorized",))
+    assert _classify(authorized, ordered) == (
+        ChangeClass.CRITICAL,
+        ("staff departure: authorized → ordered",),
+    )
+    assert _classify(ordered, base)[0] is ChangeClass.RELAXED
+    assert _classify(base, replace(base, embassy_closed=True))[0] is ChangeClass.CRITICAL
+
+
+def test_highest_escalation_wins_and_relaxed_only_alone() -> None:
+    before = record("a", 3, zones=(Zone("north", 4, "rouge"), Zone("south", 3, "orange")))
+    after = replace(before, zones=(Zone("north", 3, "orange"), Zone("south", 4, "rouge")), leave_now=True)
+    change_class, reasons = _classify(before, after)
+    assert change_class is ChangeClass.CRITICAL
+    assert reasons == ("nationals urged to leave", "zone 'south' 3 → 4", "zone 'north' 4 → 3")
+
+
+def test_carrier_notices() -> None:
+    suspension = Notice("5120", "Mali - temporary service suspension", "u", NoticeStatus.SUSPENSION)
+    resumption = Notice("5121", "Mali - services resume", "u", NoticeStatus.RESUMPTION)
+    empty = record("a")
+    suspended = replace(empty, notices=(suspension,))
+    assert _classify(empty, suspended) == (
+        ChangeClass.SEVERE,
+        ("suspension: Mali - temporary service suspension",),
+    )
+    assert _classify(suspended, replace(empty, notices=(suspension, resumption)))[0] is ChangeClass.RELAXED
+
+
+def test_zones_appearing_and_disappearing() -> None:
+    national = record("a", 1)
+    partial = replace(national, zones=(Zone("Teilreisewarnung", 4, "Teilreisewarnung"),))
+    assert _classify(national, partial) == (
+        ChangeClass.HEIGHTENED,
+        ("new zone 'Teilreisewarnung' at level 4 (Teilreisewarnung)",),
+    )
+    assert _classify(partial, national) == (
+        ChangeClass.RELAXED,
+        ("zone 'Teilreisewarnung' (level 4) lifted",),
+    )

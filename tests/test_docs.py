@@ -70,3 +70,27 @@ def test_every_config_key_is_documented() -> None:
         for name in model.model_fields:
             if name not in ("path", "defaults", "sources", "alerts"):
                 assert f"`{prefix}{name}`" in README, f"{prefix}{name} is not documented in README.md"
+
+
+def test_every_kind_has_a_page_whose_examples_validate() -> None:
+    from monitor.sources import REGISTRY
+
+    for kind in REGISTRY:
+        page = ROOT / "docs" / "kinds" / f"{kind}.md"
+        if kind == "html":
+            assert f"`{kind}`" in README
+            continue
+        assert page.is_file(), f"{page} is missing"
+        assert f"docs/kinds/{kind}.md" in README, f"README.md does not link {page.name}"
+        examples = re.findall(r"```yaml\n(.*?)```", page.read_text(encoding="utf-8"), flags=re.DOTALL)
+        assert examples, f"{page} has no YAML example"
+        for example in examples:
+            data = yaml.safe_load(example)
+            if isinstance(data, list):
+                data = {"sources": data}
+            elif "sources" not in data:
+                data = {"sources": [data]}
+            config = loads(yaml.safe_dump(data), path=page, environ={})
+            assert any(source.kind == kind for source in config.sources), (
+                f"{page}: no {kind} source in example"
+            )

@@ -165,3 +165,17 @@ def test_mis_declared_charset_is_decoded_with_replacement(http_server: LocalServ
     assert report.outcome is Outcome.NEW
     [snapshot] = store.latest_snapshots("uk-mali").values()
     assert "Vigilance renforc\ufffde \ufffd Bamako." in snapshot.record.text
+
+
+def test_source_broken_after_consecutive_failures(
+    http_server: LocalServer, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = make_config(http_server)
+    http_server.route("/mali", "down", status=500)
+    failures = [check(config, store)[0].consecutive_failures for _ in range(4)]
+    assert failures == [1, 2, 3, 4]
+    broken = [r for r in caplog.records if "source broken" in r.getMessage()]
+    assert len(broken) == 1
+    assert "uk-mali: source broken: 3 consecutive failed checks (HTTP 500" in broken[0].getMessage()
+    http_server.route("/mali", page())
+    assert check(config, store)[0].consecutive_failures == 0

@@ -389,7 +389,8 @@ def test_changes_filter_by_source_time_and_limit(store: Store) -> None:
     )
     baseline(store, record("FR", 1))
     for hour in range(1, 5):
-        changed(store, record("FR", hour), record("FR", hour + 1), T0 + timedelta(hours=hour))
+        before, after = (hour - 1) % 4 + 1, hour % 4 + 1  # 1→2, 2→3, 3→4, 4→1
+        changed(store, record("FR", before), record("FR", after), T0 + timedelta(hours=hour))
     us = CheckWrite("us", T0, 5, 200, 1, Outcome.NEW, snapshots=(SnapshotWrite("MX", record("MX", 1)),))
     store.save_check(us)
     mexico = record("MX", 2)
@@ -406,11 +407,11 @@ def test_changes_filter_by_source_time_and_limit(store: Store) -> None:
         )
     )
 
-    assert [c.level_after for c in store.changes()] == [2, 3, 4, 2, 5]
-    assert [c.level_after for c in store.changes(source_id=SOURCE)] == [2, 3, 4, 5]
+    assert [c.level_after for c in store.changes()] == [2, 3, 4, 2, 1]
+    assert [c.level_after for c in store.changes(source_id=SOURCE)] == [2, 3, 4, 1]
     assert [c.level_after for c in store.changes(source_id="us")] == [2]
-    assert [c.level_after for c in store.changes(since=T0 + timedelta(hours=3))] == [4, 2, 5]
-    assert [c.level_after for c in store.changes(source_id=SOURCE, limit=2)] == [4, 5]  # the newest two
+    assert [c.level_after for c in store.changes(since=T0 + timedelta(hours=3))] == [4, 2, 1]
+    assert [c.level_after for c in store.changes(source_id=SOURCE, limit=2)] == [4, 1]  # the newest two
     assert store.changes(since=T0 + timedelta(days=1)) == []
     assert all(c.detected_at.tzinfo == UTC for c in store.changes())
 

@@ -13,14 +13,22 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-from monitor.models import Record
+from monitor.models import Fetched, Record, Validators
 
 if TYPE_CHECKING:
     from monitor.config import SourceConfig
+
+
+class Fetches(Protocol):
+    """What a kind fetches with: the HTTP fetcher, or the browser one for ``fetcher: browser``."""
+
+    async def fetch(
+        self, url: str, *, validators: Validators | None = None, source_id: str | None = None
+    ) -> Fetched: ...
 
 
 class NoOptions(BaseModel):
@@ -45,9 +53,18 @@ class Source(ABC):
     def id(self) -> str:
         return self.config.id
 
+    async def fetch(self, fetcher: Fetches, validators: Validators | None) -> Fetched:
+        """Fetch the payload ``parse`` reads: by default one (conditional) GET of the URL.
+
+        Kinds whose payload takes several requests override this. Raises FetchError."""
+        return await fetcher.fetch(self.config.url, validators=validators, source_id=self.id)
+
     @abstractmethod
     def parse(self, body: bytes, *, content_type: str | None, url: str) -> list[Record]:
-        """Turn one fetched payload into records (at least one). Raises ParseError."""
+        """Turn one fetched payload into records (at least one). Raises ParseError.
+
+        A source with ``countries`` returns records for those countries only (the ones the
+        payload speaks about); without, for every country in the payload."""
 
 
 REGISTRY: dict[str, type[Source]] = {}
