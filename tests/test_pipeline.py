@@ -179,3 +179,34 @@ def test_source_broken_after_consecutive_failures(
     assert "uk-mali: source broken: 3 consecutive failed checks (HTTP 500" in broken[0].getMessage()
     http_server.route("/mali", page())
     assert check(config, store)[0].consecutive_failures == 0
+
+
+KINDS = Path(__file__).parent / "fixtures" / "kinds"
+
+
+def test_ministry_feed_end_to_end_with_structure_change(
+    http_server: LocalServer, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A real kind over HTTP: a baseline, an escalation, then a feed that lost its levels."""
+    text = f"""
+defaults: {{timeout: 2s, failures_before_broken: 2}}
+sources:
+  - {{id: us-state, kind: us-state, url: "{http_server.url("/TAsTWs.xml")}", countries: [ML]}}
+"""
+    config = loads(text, path=Path("test.yaml"), environ={})
+    feed = "application/rss+xml"
+    before = (KINDS / "us-state" / "mali-2025-10-23" / "input.xml").read_bytes()
+    after = (KINDS / "us-state" / "mali-2025-10-24-authorized" / "input.xml").read_bytes()
+    http_server.route("/TAsTWs.xml", before, content_type=feed)
+    assert check(config, store)[0].outcome is Outcome.NEW
+    http_server.route("/TAsTWs.xml", after, content_type=feed)
+    [escalation] = check(config, store)[0].changes
+    assert escalation.change_class is ChangeClass.SEVERE
+    assert "staff departure: none → authorized" in escalation.reasons
+
+    broken = after.replace(b" - Level 4: Do Not Travel", b"").replace(b"Threat-Level", b"Threat")
+    http_server.route("/TAsTWs.xml", broken, content_type=feed)
+    reports = [check(config, store)[0] for _ in range(2)]
+    assert [r.outcome for r in reports] == [Outcome.PARSE_FAILED, Outcome.PARSE_FAILED]
+    assert store.counts()["changes"] == 1
+    assert any("us-state: source broken: 2 consecutive" in r.getMessage() for r in caplog.records)
