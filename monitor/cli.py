@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 from rich.console import Console
@@ -24,8 +24,10 @@ from rich.table import Table
 
 from monitor import config as config_module
 from monitor import store as store_module
+from monitor.classify import classify_texts, read_batch, read_input
 from monitor.errors import MonitorError
 from monitor.pipeline import CheckReport, check_sources, parse_file
+from monitor.rules import KINDS, Kind
 from monitor.scheduler import run_forever
 from monitor.sources import REGISTRY
 from monitor.store import SourceStatus, Store
@@ -222,6 +224,52 @@ def parse(
     Exit code 1 when the payload cannot be parsed."""
     records = parse_file(kind, file, countries=countries, url=url, content_type=content_type)
     click.echo(json.dumps([record.to_json() for record in records], indent=2, ensure_ascii=False))
+
+
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+@cli.command(name="classify")
+@click.option("--kind", type=click.Choice(KINDS), help="What published the texts.")
+@click.option("--country", metavar="CC", help="The country watched (ISO code); for carriers, what counts.")
+@click.option("--before", "before_file", type=_FILE, metavar="FILE", help="The earlier text (plain or HTML).")
+@click.option("--after", "after_file", type=_FILE, metavar="FILE", help="The later text (plain or HTML).")
+@click.option(
+    "--batch", "batch_file", type=_FILE, metavar="FILE.jsonl", help="Many changes, one JSON per line."
+)
+def classify_command(
+    kind: str | None,
+    country: str | None,
+    before_file: Path | None,
+    after_file: Path | None,
+    batch_file: Path | None,
+) -> None:
+    """Classify a change between two texts offline (no network, no database) and print JSON.
+
+    One change: --kind, --before, --after (and --country) print {"class", "reasons",
+    "level_before", "level_after"}. With --batch, each line of FILE.jsonl is
+    {"id", "kind", "country", "before", "after"} (texts inline) and one line
+    {"id", "class", "reasons"} is printed per input line; every line is checked first, and a
+    bad one stops everything with its line number before anything is printed (exit code 2)."""
+    if batch_file is not None:
+        if kind or country or before_file or after_file:
+            raise click.UsageError("--batch cannot be combined with --kind, --country, --before or --after")
+        for item in read_batch(batch_file):
+            result = classify_texts(item.kind, item.country, item.before, item.after)
+            line = {"id": item.id, "class": str(result.change_class), "reasons": list(result.reasons)}
+            click.echo(json.dumps(line, ensure_ascii=False))
+        return
+    if kind is None or before_file is None or after_file is None:
+        raise click.UsageError("give --kind, --before and --after (or --batch FILE.jsonl)")
+    texts = read_input(before_file), read_input(after_file)
+    result = classify_texts(cast("Kind", kind), country, *texts)
+    output = {
+        "class": str(result.change_class),
+        "reasons": list(result.reasons),
+        "level_before": result.level_before,
+        "level_after": result.level_after,
+    }
+    click.echo(json.dumps(output, indent=2, ensure_ascii=False))
 
 
 @cli.command()

@@ -164,6 +164,17 @@ class ChangeRow(Base):
     level_after: Mapped[int | None]
 
 
+class PendingRow(Base):
+    """A change held until the next check confirms it (a level change its text does not support)."""
+
+    __tablename__ = "pending_changes"
+
+    source_id: Mapped[str] = mapped_column(sa.ForeignKey("sources.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(primary_key=True)
+    content_hash: Mapped[str] = mapped_column(_Hash)
+    first_seen: Mapped[datetime]
+
+
 # --- opening and migrating ----------------------------------------------------------------------
 
 

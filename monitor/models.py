@@ -19,6 +19,7 @@ class Outcome(StrEnum):
     NEW = "new"  # first snapshot of a record: a baseline, not a change
     CHANGED = "changed"
     UNCHANGED = "unchanged"  # fetched and parsed, same normalised content
+    HELD = "held"  # a level change the text does not support, waiting for the next check
     NOT_MODIFIED = "not_modified"  # the server answered 304
     FAILED = "failed"  # network error, HTTP error, size cap, truncated body...
     BLOCKED = "blocked"  # 403 / bot challenge

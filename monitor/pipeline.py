@@ -10,7 +10,7 @@ import asyncio
 import logging
 import mimetypes
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,15 +19,24 @@ from typing import TYPE_CHECKING
 import httpx
 from pydantic import ValidationError
 
-from monitor.classify import classify
+from monitor.classify import classify, text_supports_level_change
 from monitor.config import Config, SourceConfig
-from monitor.diff import diff_records
+from monitor.diff import RecordDiff, diff_records
 from monitor.errors import BlockedError, ConfigError, FetchError, ParseError
 from monitor.http import Fetcher, HttpSettings, build_client
-from monitor.models import Change, Fetched, Outcome, Record, Validators
+from monitor.models import Change, ChangeClass, Fetched, Outcome, Record, Validators
 from monitor.sources import Source, build
 from monitor.sources.base import Fetches
-from monitor.store import ChangeWrite, CheckWrite, SnapshotWrite, Store, StoredSnapshot, body_hash
+from monitor.store import (
+    ChangeWrite,
+    CheckWrite,
+    Hold,
+    SnapshotWrite,
+    Store,
+    StoredSnapshot,
+    body_hash,
+    content_hash,
+)
 
 if TYPE_CHECKING:
     from monitor.browser import BrowserFetcher
@@ -54,6 +63,16 @@ class CheckReport:
     changes: tuple[Change, ...] = ()
     new_keys: tuple[str, ...] = ()
     consecutive_failures: int = 0
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What one check's records mean against the stored state: what to write, hold and release."""
+
+    snapshots: tuple[SnapshotWrite, ...] = ()
+    changes: tuple[ChangeWrite, ...] = ()
+    holds: tuple[Hold, ...] = ()
+    releases: tuple[str, ...] = ()
 
 
 def http_settings(config: Config) -> HttpSettings:
@@ -149,10 +168,9 @@ async def check_source(
 class _Result:
     outcome: Outcome
     fetched: Fetched | None = None
+    found: Comparison = Comparison()
     status: int | None = None
     error: str | None = None
-    snapshots: tuple[SnapshotWrite, ...] = ()
-    changes: tuple[ChangeWrite, ...] = ()
 
 
 async def _attempt(source: Source, fetcher: Fetches, store: Store, validators: Validators) -> _Result:
@@ -167,9 +185,18 @@ async def _attempt(source: Source, fetcher: Fetches, store: Store, validators: V
         records = _parse(source, fetched)
     except ParseError as exc:
         return _Result(Outcome.PARSE_FAILED, fetched, error=exc.message)
-    snapshots, changes = compare(store.latest_snapshots(source.id), records)
-    outcome = Outcome.CHANGED if changes else Outcome.NEW if snapshots else Outcome.UNCHANGED
-    return _Result(outcome, fetched, snapshots=snapshots, changes=changes)
+    found = compare(store.latest_snapshots(source.id), records, store.pending(source.id))
+    if found.holds:
+        log.info("%s: level change held until the next check confirms it: %s", source.id, found.holds)
+    return _Result(_outcome(found), fetched, found)
+
+
+def _outcome(found: Comparison) -> Outcome:
+    if found.changes:
+        return Outcome.CHANGED
+    if found.snapshots:
+        return Outcome.NEW
+    return Outcome.HELD if found.holds else Outcome.UNCHANGED
 
 
 def _parse(source: Source, fetched: Fetched) -> list[Record]:
@@ -218,11 +245,21 @@ def parse_file(
 
 
 def compare(
-    previous: dict[str, StoredSnapshot], records: Iterable[Record]
-) -> tuple[tuple[SnapshotWrite, ...], tuple[ChangeWrite, ...]]:
-    """Pure: the snapshots to write and the changes they make against the latest stored ones."""
+    previous: Mapping[str, StoredSnapshot],
+    records: Iterable[Record],
+    pending: Mapping[str, str] | None = None,
+) -> Comparison:
+    """Pure: the snapshots to write and the changes they make against the latest stored ones.
+
+    Glitch guard: a level change that the text does not support (and that is not critical) is
+    held, not written, until the next check shows the same record again; if the record goes
+    back to the stored one first, the held change is dropped.
+    """
+    pending = pending or {}
     snapshots: list[SnapshotWrite] = []
     changes: list[ChangeWrite] = []
+    holds: list[Hold] = []
+    releases: list[str] = []
     for record in records:
         before = previous.get(record.key)
         if before is None:
@@ -230,12 +267,24 @@ def compare(
             continue
         diff = diff_records(before.record, record)
         if diff is None:
+            releases += [record.key] if record.key in pending else []
             continue
         change_class, reasons = classify(diff)
+        digest = content_hash(record)
+        if _needs_confirmation(diff, change_class) and pending.get(record.key) != digest:
+            holds.append(Hold(record.key, digest))
+            continue
+        releases += [record.key] if record.key in pending else []
         change = Change(record.key, change_class, reasons, diff.unified, diff.level_before, diff.level_after)
         snapshots.append(SnapshotWrite(record.key, record))
         changes.append(ChangeWrite(record.key, change))
-    return tuple(snapshots), tuple(changes)
+    return Comparison(tuple(snapshots), tuple(changes), tuple(holds), tuple(releases))
+
+
+def _needs_confirmation(diff: RecordDiff, change_class: ChangeClass) -> bool:
+    before, after = diff.level_before, diff.level_after
+    level_changed = before is not None and after is not None and before != after
+    return level_changed and change_class is not ChangeClass.CRITICAL and not text_supports_level_change(diff)
 
 
 def _save(
@@ -256,11 +305,13 @@ def _save(
             validators=fetched.validators if fetched and result.outcome.ok else None,
             body=body,
             body_hash=body_hash(body) if body is not None else None,
-            snapshots=result.snapshots,
-            changes=result.changes,
+            snapshots=result.found.snapshots,
+            changes=result.found.changes,
+            holds=result.found.holds,
+            releases=result.found.releases,
         )
     )
-    changed_keys = {c.key for c in result.changes}
+    changed_keys = {c.key for c in result.found.changes}
     return CheckReport(
         source_id=source.id,
         outcome=result.outcome,
@@ -268,7 +319,7 @@ def _save(
         duration_ms=duration_ms,
         http_status=status,
         error=result.error,
-        changes=tuple(c.change for c in result.changes),
-        new_keys=tuple(s.key for s in result.snapshots if s.key not in changed_keys),
+        changes=tuple(c.change for c in result.found.changes),
+        new_keys=tuple(s.key for s in result.found.snapshots if s.key not in changed_keys),
         consecutive_failures=failures,
     )

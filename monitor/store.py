@@ -31,6 +31,7 @@ from monitor.database import (
     ChangeRow,
     CheckRow,
     ContentRow,
+    PendingRow,
     SnapshotRow,
     SourceRow,
     aware_utc,
@@ -84,6 +85,14 @@ class ChangeWrite:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """A record of ``key`` whose change waits for the next check to confirm it."""
+
+    key: str
+    content_hash: str
+
+
+@dataclass(frozen=True)
 class CheckWrite:
     """Everything one check of one source produced; written by :meth:`Store.save_check`.
 
@@ -104,6 +113,8 @@ class CheckWrite:
     body_hash: str | None = None
     snapshots: tuple[SnapshotWrite, ...] = ()
     changes: tuple[ChangeWrite, ...] = ()
+    holds: tuple[Hold, ...] = ()
+    releases: tuple[str, ...] = ()  # keys whose held change is dropped (reverted, or confirmed now)
 
 
 @dataclass(frozen=True)
@@ -280,7 +291,15 @@ class Store:
             ).scalar_one()
             if check.snapshots:
                 _write_snapshots(conn, check, check_id)
+            if check.holds or check.releases:
+                _write_pending(conn, check)
         return check_id
+
+    def pending(self, source_id: str) -> dict[str, str]:
+        """The held changes of a source: key -> content hash of the record waiting for confirmation."""
+        query = sa.select(PendingRow.key, PendingRow.content_hash).where(PendingRow.source_id == source_id)
+        with self._transaction("read held changes") as conn:
+            return dict(conn.execute(query).tuples().all())
 
     def statuses(self) -> list[SourceStatus]:
         """Every active source with its health, last change class and current level per key, by id."""
@@ -396,8 +415,8 @@ def _update_configured(conn: Connection, stored: sa.Row[Any], kind: str, url: st
 
 def _validate_check(check: CheckWrite) -> None:
     aware_utc(check.started_at, "started_at")
-    if not check.outcome.ok and (check.snapshots or check.changes):
-        raise ValueError(f"a {check.outcome.value} check cannot carry snapshots or changes")
+    if not check.outcome.ok and (check.snapshots or check.changes or check.holds or check.releases):
+        raise ValueError(f"a {check.outcome.value} check cannot carry snapshots, changes or holds")
     snapshot_keys = [s.key for s in check.snapshots]
     change_keys = [c.key for c in check.changes]
     for keys, what in ((snapshot_keys, "snapshots"), (change_keys, "changes")):
@@ -482,6 +501,24 @@ def _write_snapshots(conn: Connection, check: CheckWrite, check_id: int) -> None
     if check.changes:
         changes = [_change_row(check, c, latest[c.key][0], ids[c.key]) for c in check.changes]
         conn.execute(sa.insert(ChangeRow), changes)
+
+
+def _write_pending(conn: Connection, check: CheckWrite) -> None:
+    keys = [*check.releases, *(hold.key for hold in check.holds)]
+    conn.execute(
+        sa.delete(PendingRow).where(PendingRow.source_id == check.source_id, PendingRow.key.in_(keys))
+    )
+    if check.holds:
+        rows = [
+            {
+                "source_id": check.source_id,
+                "key": h.key,
+                "content_hash": h.content_hash,
+                "first_seen": check.started_at,
+            }
+            for h in check.holds
+        ]
+        conn.execute(sa.insert(PendingRow), rows)
 
 
 def _check_change_links(

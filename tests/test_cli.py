@@ -66,7 +66,7 @@ def test_check_stores_snapshots_only_on_change(tmp_path: Path, http_server: Loca
     listing = json.loads(invoke("--config", str(config), "sources", "--json").output)
     mali = next(s for s in listing if s["id"] == "fr-mali")
     assert mali["last_outcome"] == "changed"
-    assert mali["last_change_class"] == "update"
+    assert mali["last_change_class"] == "critical"  # "Leave Mali now": a call to leave
     assert mali["levels"] == {"ML": None}
     table = invoke("--config", str(config), "sources").output
     assert "fr-niger" in table and "unchanged" in table

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from monitor.config import Config, loads
-from monitor.models import ChangeClass, Outcome
-from monitor.pipeline import CheckReport, check_sources
-from monitor.store import Store
+from monitor.models import ChangeClass, Outcome, Record, Section
+from monitor.pipeline import CheckReport, check_sources, compare
+from monitor.store import Hold, Store, StoredSnapshot, content_hash
 from tests.support.httpserver import LocalServer
 
 PAGE = """<html><head><title>Mali - travel advice</title><script>var t = {token};</script></head>
@@ -70,13 +71,13 @@ def test_snapshot_only_when_content_changes(http_server: LocalServer, store: Sto
     assert store.counts()["snapshots"] == 1
     assert store.counts()["checks"] == 4
 
-    http_server.route("/mali", page(extra="Borders with Niger are closed."))
+    http_server.route("/mali", page(extra="Keep a copy of your passport with you."))
     [changed] = check(config, store)
     assert changed.outcome is Outcome.CHANGED
     [change] = changed.changes
     assert change.key == "ML"
     assert change.change_class is ChangeClass.UPDATE
-    assert "+Borders with Niger are closed." in change.diff
+    assert "+Keep a copy of your passport with you." in change.diff
     assert "-Carry identification at all times." in change.diff
     assert store.counts()["snapshots"] == 2
     [stored] = store.changes(source_id="uk-mali")
@@ -210,3 +211,71 @@ sources:
     assert [r.outcome for r in reports] == [Outcome.PARSE_FAILED, Outcome.PARSE_FAILED]
     assert store.counts()["changes"] == 1
     assert any("us-state: source broken: 2 consecutive" in r.getMessage() for r in caplog.records)
+
+
+def _snapshot(record: Record) -> StoredSnapshot:
+    return StoredSnapshot(1, record.key, content_hash(record), record, datetime(2025, 10, 1, tzinfo=UTC))
+
+
+MALI_L4 = Record(
+    key="ML",
+    title="Mali - Level 4: Do Not Travel",
+    url="https://travel.state.gov/mali",
+    country="ML",
+    level=4,
+    level_label="Do Not Travel",
+    sections=(Section("advisory", "Do not travel to Mali for any reason due to crime and terrorism."),),
+)
+
+
+def test_glitch_guard_holds_an_unsupported_level_drop_then_drops_it_when_it_reverts() -> None:
+    glitch = replace(MALI_L4, level=1, level_label="Exercise Normal Precautions")
+    first = compare({"ML": _snapshot(MALI_L4)}, [glitch])
+    assert (first.snapshots, first.changes) == ((), ())
+    assert first.holds == (Hold("ML", content_hash(glitch)),)
+    reverted = compare({"ML": _snapshot(MALI_L4)}, [MALI_L4], {"ML": content_hash(glitch)})
+    assert (reverted.snapshots, reverted.changes, reverted.holds, reverted.releases) == ((), (), (), ("ML",))
+
+
+def test_glitch_guard_confirms_a_level_change_seen_twice() -> None:
+    lowered = replace(MALI_L4, level=3, level_label="Reconsider Travel")
+    held = compare({"ML": _snapshot(MALI_L4)}, [lowered])
+    confirmed = compare({"ML": _snapshot(MALI_L4)}, [lowered], {"ML": held.holds[0].content_hash})
+    [change] = confirmed.changes
+    assert change.change.change_class is ChangeClass.RELAXED
+    assert confirmed.releases == ("ML",)
+    assert confirmed.holds == ()
+
+
+def test_a_level_change_the_text_supports_or_a_critical_one_is_not_held() -> None:
+    text = "Reconsider travel to Mali due to crime and terrorism."
+    supported = replace(
+        MALI_L4, level=3, level_label="Reconsider Travel", sections=(Section("advisory", text),)
+    )
+    assert compare({"ML": _snapshot(MALI_L4)}, [supported]).changes
+    critical = replace(MALI_L4, level=3, leave_now=True)
+    [change] = compare({"ML": _snapshot(MALI_L4)}, [critical]).changes
+    assert change.change.change_class is ChangeClass.CRITICAL
+
+
+def test_held_change_over_http_is_confirmed_on_the_next_poll(http_server: LocalServer, store: Store) -> None:
+    text = f"""
+sources:
+  - {{id: us-state, kind: us-state, url: "{http_server.url("/feed")}", countries: [ML]}}
+"""
+    config = loads(text, path=Path("test.yaml"), environ={})
+    feed = (KINDS / "us-state" / "mali-2025-10-23" / "input.xml").read_bytes()
+    http_server.route("/feed", feed, content_type="application/rss+xml")
+    check(config, store)
+    glitch = feed.replace(b"Level 4: Do Not Travel", b"Level 1: Exercise Normal Precautions")
+    http_server.route("/feed", glitch, content_type="application/rss+xml")
+    assert check(config, store)[0].outcome is Outcome.HELD
+    assert store.pending("us-state") and store.counts()["changes"] == 0
+    http_server.route("/feed", feed, content_type="application/rss+xml")
+    assert check(config, store)[0].outcome is Outcome.UNCHANGED
+    assert store.pending("us-state") == {} and store.counts()["changes"] == 0
+    http_server.route("/feed", glitch, content_type="application/rss+xml")
+    check(config, store)
+    [confirmed] = check(config, store)[0].changes
+    assert confirmed.change_class is ChangeClass.RELAXED
+    assert store.counts()["changes"] == 1

@@ -20,6 +20,7 @@ from monitor.models import Change, ChangeClass, Outcome, Record, Section, Valida
 from monitor.store import (
     ChangeWrite,
     CheckWrite,
+    Hold,
     SnapshotWrite,
     Store,
     body_hash,
@@ -30,7 +31,7 @@ from monitor.store import (
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SOURCE = "uk-fcdo"
 ETAG = Validators(etag='"v1"')
-TABLES = {"sources", "checks", "bodies", "contents", "snapshots", "changes"}
+TABLES = {"sources", "checks", "bodies", "contents", "snapshots", "changes", "pending_changes"}
 
 
 @pytest.fixture
@@ -111,7 +112,7 @@ def test_migrations_create_every_table_and_are_idempotent(database_url: str) -> 
     with Store.open(database_url) as second:
         assert second.counts() == dict.fromkeys(TABLES, 0)
         with second.engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
     assert tables == TABLES | {"alembic_version"}
 
 
@@ -500,3 +501,16 @@ def test_an_unchanged_check_takes_two_statements(store: Store) -> None:
     statements.clear()
     changed(store, a, b, T0 + timedelta(hours=2))
     assert len(statements) == 7, statements  # + latest snapshots, contents, body, snapshots, changes
+
+
+def test_held_changes_are_written_and_released_in_the_check_transaction(store: Store) -> None:
+    store.sync_sources([(SOURCE, "uk-fcdo", "https://example.org/advice")], T0)
+    hold = CheckWrite(SOURCE, T0, 5, 200, 1, Outcome.HELD, holds=(Hold("FR", "a" * 64),))
+    store.save_check(hold)
+    assert store.pending(SOURCE) == {"FR": "a" * 64}
+    store.save_check(CheckWrite(SOURCE, T0, 5, 200, 1, Outcome.HELD, holds=(Hold("FR", "b" * 64),)))
+    assert store.pending(SOURCE) == {"FR": "b" * 64}
+    store.save_check(CheckWrite(SOURCE, T0, 5, 200, 1, Outcome.UNCHANGED, releases=("FR",)))
+    assert store.pending(SOURCE) == {}
+    with pytest.raises(ValueError, match="cannot carry snapshots, changes or holds"):
+        store.save_check(CheckWrite(SOURCE, T0, 5, 500, 0, Outcome.FAILED, holds=(Hold("FR", "c" * 64),)))
