@@ -69,10 +69,11 @@ class TextClassification:
     level_after: int | None
 
 
-def classify(diff: RecordDiff) -> tuple[ChangeClass, tuple[str, ...]]:
-    """Return the class of a change and its reasons, most severe first."""
+def classify(diff: RecordDiff, rules: RuleSet | None = None) -> tuple[ChangeClass, tuple[str, ...]]:
+    """Return the class of a change and its reasons, most severe first (built-in phrase rules,
+    or ``rules`` from :func:`monitor.rules.load_rules`)."""
     structured = list(_structured(diff.before, diff.after))
-    text = _record_text(diff)
+    text = _record_text(diff, rules)
     said = {(change_class, topic) for change_class, _, topic in structured}
     signals = [(change_class, reason) for change_class, reason, _ in structured]
     signals += [(s.change_class, s.reason) for s in text.signals if (s.change_class, s.topic) not in said]
@@ -108,13 +109,13 @@ def classify_texts(
     return TextClassification(decided[0], decided[1], text.level_before, text.level_after)
 
 
-def text_supports_level_change(diff: RecordDiff) -> bool:
+def text_supports_level_change(diff: RecordDiff, rules: RuleSet | None = None) -> bool:
     """True when the prose backs the records' level change: the text's own level moved the same
     way, or the text says something critical (a call to leave, an ordered departure...).
 
     For the pipeline's guard against one-poll level glitches (a feed dropping to level 1 for a
     day while its text still says "Do not travel")."""
-    text = _record_text(diff)
+    text = _record_text(diff, rules)
     if any(signal.change_class is ChangeClass.CRITICAL for signal in text.signals):
         return True
     before, after = diff.level_before, diff.level_after
@@ -176,13 +177,14 @@ def read_input(path: Path) -> str:
         raise InputError(f"{path}: cannot read: {exc}") from exc
 
 
-def _record_text(diff: RecordDiff) -> TextResult:
+def _record_text(diff: RecordDiff, rules: RuleSet | None) -> TextResult:
     """The text signals of a record diff. A carrier record holds only the notices about its
     country already, one section per notice (blank lines keep notices apart)."""
     if diff.before.notices or diff.after.notices:
-        return text_signals("carrier", None, _joined(diff.before, "\n\n"), _joined(diff.after, "\n\n"))
+        before, after = _joined(diff.before, "\n\n"), _joined(diff.after, "\n\n")
+        return text_signals("carrier", None, before, after, rules)
     country = diff.after.country or diff.before.country
-    return text_signals("ministry", country, diff.before.text, diff.after.text)
+    return text_signals("ministry", country, diff.before.text, diff.after.text, rules)
 
 
 def _joined(record: Record, separator: str) -> str:

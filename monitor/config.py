@@ -174,7 +174,12 @@ class Config(_Strict):
     countries: tuple[Country, ...] = ()
     sources: tuple[SourceConfig, ...] = ()
     alerts: tuple[AlertChannel, ...] = ()
+    rules: tuple[str, ...] = ()
     path: Path = Path("<memory>")
+
+    def rule_paths(self) -> tuple[Path, ...]:
+        """The extra phrase-rule files, relative paths taken from the configuration's folder."""
+        return tuple(self.path.parent / rule for rule in self.rules)
 
     def source(self, source_id: str) -> SourceConfig:
         for source in self.sources:
@@ -219,7 +224,7 @@ def loads(text: str, *, path: Path, environ: Mapping[str, str]) -> Config:
     problems: list[str] = []
     data = _substitute(raw, (), environ, problems)
     if not problems:
-        problems = _validate(data, raw)
+        problems = _validate(data, raw, path)
     if problems:
         raise ConfigError("\n".join(f"{path}: {problem}" for problem in problems))
     return Config.model_validate({**data, "path": path})
@@ -245,14 +250,25 @@ def _substitute(value: Any, loc: tuple[Any, ...], environ: Mapping[str, str], pr
     return _ENV_REF.sub(replace, value)
 
 
-def _validate(data: dict[str, Any], raw: dict[str, Any]) -> list[str]:
+def _validate(data: dict[str, Any], raw: dict[str, Any], path: Path) -> list[str]:
     if "path" in data:
         return [_where(("path",), raw) + "unknown key 'path'; " + _allowed(Config)]
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
         return [_describe(error, raw) for error in exc.errors()]
-    return _check_unique(config, raw) + _check_options(config, raw) + _check_alert_urls(config, raw)
+    problems = _check_unique(config, raw) + _check_options(config, raw) + _check_alert_urls(config, raw)
+    return problems or _check_rules(config, path)
+
+
+def _check_rules(config: Config, path: Path) -> list[str]:
+    from monitor.rules import RulesError, load_rules
+
+    try:
+        load_rules(tuple(path.parent / rule for rule in config.rules))
+    except RulesError as exc:
+        return [f"rules: {exc}"]
+    return []
 
 
 def _check_unique(config: Config, raw: dict[str, Any]) -> list[str]:

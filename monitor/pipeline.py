@@ -25,6 +25,7 @@ from monitor.diff import RecordDiff, diff_records
 from monitor.errors import BlockedError, ConfigError, FetchError, ParseError
 from monitor.http import Fetcher, HttpSettings, build_client
 from monitor.models import Change, ChangeClass, Fetched, Outcome, Record, Validators
+from monitor.rules import RuleSet, load_rules
 from monitor.sources import Source, build
 from monitor.sources.base import Fetches
 from monitor.store import (
@@ -139,27 +140,41 @@ async def check_sources(
     )
     pool = FetcherPool(config, transport)
     try:
-        broken_after = config.defaults.failures_before_broken
-        checks = (check_source(s, pool.for_source(s), store, now, broken_after=broken_after) for s in sources)
+        policy = Policy.from_config(config)
+        checks = (check_source(s, pool.for_source(s), store, now, policy=policy) for s in sources)
         return list(await asyncio.gather(*checks))
     finally:
         await pool.aclose()
 
 
+@dataclass(frozen=True)
+class Policy:
+    """How checks judge what they find: the phrase rules, and when a source counts as broken."""
+
+    broken_after: int = 3
+    rules: RuleSet | None = None  # None: the built-in rules
+
+    @classmethod
+    def from_config(cls, config: Config) -> Policy:
+        """Raises RulesError (a ConfigError) when a configured rule file is invalid."""
+        rules = load_rules(config.rule_paths()) if config.rules else None
+        return cls(config.defaults.failures_before_broken, rules)
+
+
 async def check_source(
-    source: Source, fetcher: Fetches, store: Store, now: Clock = utcnow, *, broken_after: int = 3
+    source: Source, fetcher: Fetches, store: Store, now: Clock = utcnow, *, policy: Policy = Policy()
 ) -> CheckReport:
     """Check one source once and record the result. Never raises for source problems.
 
-    When the check is the ``broken_after``-th failure in a row, a warning says the source is
+    When the check is the ``policy.broken_after``-th failure in a row, a warning says the source is
     broken (once per streak; ``monitor sources`` shows it until a check succeeds)."""
     started, clock = now(), time.perf_counter()
     state = store.source_state(source.id)
-    result = await _attempt(source, fetcher, store, state.validators)
+    result = await _attempt(source, fetcher, store, state.validators, policy.rules)
     failures = 0 if result.outcome.ok else state.consecutive_failures + 1
     duration_ms = round((time.perf_counter() - clock) * 1000)
     report = _save(store, source, result, started=started, duration_ms=duration_ms, failures=failures)
-    if failures == broken_after:
+    if failures == policy.broken_after:
         log.warning("%s: source broken: %d consecutive failed checks (%s)", source.id, failures, result.error)
     return report
 
@@ -173,7 +188,9 @@ class _Result:
     error: str | None = None
 
 
-async def _attempt(source: Source, fetcher: Fetches, store: Store, validators: Validators) -> _Result:
+async def _attempt(
+    source: Source, fetcher: Fetches, store: Store, validators: Validators, rules: RuleSet | None
+) -> _Result:
     try:
         fetched = await source.fetch(fetcher, validators)
     except FetchError as exc:
@@ -185,7 +202,7 @@ async def _attempt(source: Source, fetcher: Fetches, store: Store, validators: V
         records = _parse(source, fetched)
     except ParseError as exc:
         return _Result(Outcome.PARSE_FAILED, fetched, error=exc.message)
-    found = compare(store.latest_snapshots(source.id), records, store.pending(source.id))
+    found = compare(store.latest_snapshots(source.id), records, store.pending(source.id), rules)
     if found.holds:
         log.info("%s: level change held until the next check confirms it: %s", source.id, found.holds)
     return _Result(_outcome(found), fetched, found)
@@ -248,6 +265,7 @@ def compare(
     previous: Mapping[str, StoredSnapshot],
     records: Iterable[Record],
     pending: Mapping[str, str] | None = None,
+    rules: RuleSet | None = None,
 ) -> Comparison:
     """Pure: the snapshots to write and the changes they make against the latest stored ones.
 
@@ -269,9 +287,9 @@ def compare(
         if diff is None:
             releases += [record.key] if record.key in pending else []
             continue
-        change_class, reasons = classify(diff)
+        change_class, reasons = classify(diff, rules)
         digest = content_hash(record)
-        if _needs_confirmation(diff, change_class) and pending.get(record.key) != digest:
+        if _needs_confirmation(diff, change_class, rules) and pending.get(record.key) != digest:
             holds.append(Hold(record.key, digest))
             continue
         releases += [record.key] if record.key in pending else []
@@ -281,10 +299,11 @@ def compare(
     return Comparison(tuple(snapshots), tuple(changes), tuple(holds), tuple(releases))
 
 
-def _needs_confirmation(diff: RecordDiff, change_class: ChangeClass) -> bool:
+def _needs_confirmation(diff: RecordDiff, change_class: ChangeClass, rules: RuleSet | None) -> bool:
     before, after = diff.level_before, diff.level_after
-    level_changed = before is not None and after is not None and before != after
-    return level_changed and change_class is not ChangeClass.CRITICAL and not text_supports_level_change(diff)
+    if before is None or after is None or before == after or change_class is ChangeClass.CRITICAL:
+        return False
+    return not text_supports_level_change(diff, rules)
 
 
 def _save(

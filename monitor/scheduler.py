@@ -11,7 +11,7 @@ import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from monitor.config import Config
-from monitor.pipeline import CheckReport, Clock, FetcherPool, check_source, utcnow
+from monitor.pipeline import CheckReport, Clock, FetcherPool, Policy, check_source, utcnow
 from monitor.sources import Source, build
 from monitor.store import Store
 
@@ -40,14 +40,14 @@ async def run_forever(
     busy are coalesced into one.
     """
     pool = FetcherPool(config, transport)
-    broken_after = config.defaults.failures_before_broken
+    policy = Policy.from_config(config)
     scheduler = AsyncIOScheduler(timezone="UTC")
     for source_config in config.sources:
         source = build(source_config)
 
         async def job(source: Source = source) -> None:
             fetcher = pool.for_source(source)
-            on_report(await check_source(source, fetcher, store, now, broken_after=broken_after))
+            on_report(await check_source(source, fetcher, store, now, policy=policy))
 
         interval = config.interval_of(source_config)
         scheduler.add_job(

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import Config, loads
+from monitor.errors import ConfigError
 from monitor.models import ChangeClass, Outcome, Record, Section
 from monitor.pipeline import CheckReport, check_sources, compare
 from monitor.store import Hold, Store, StoredSnapshot, content_hash
@@ -279,3 +280,36 @@ sources:
     [confirmed] = check(config, store)[0].changes
     assert confirmed.change_class is ChangeClass.RELAXED
     assert store.counts()["changes"] == 1
+
+
+def test_configured_rule_files_extend_the_classification(
+    http_server: LocalServer, store: Store, tmp_path: Path
+) -> None:
+    (tmp_path / "extra.yaml").write_text(
+        "language: en\nrules:\n"
+        "  - name: locust swarms\n    class: heightened\n    applies_to: [ministry]\n"
+        "    patterns: ['locust swarms?']\n",
+        encoding="utf-8",
+    )
+    text = f"""
+rules: [extra.yaml]
+sources:
+  - {{id: uk-mali, kind: html, url: "{http_server.url("/mali")}", countries: [ML], options: {{select: .advice}}}}
+"""
+    config = loads(text, path=tmp_path / "monitor.yaml", environ={})
+    http_server.route("/mali", page())
+    check(config, store)
+    http_server.route("/mali", page(extra="Locust swarms are reported near Kayes."))
+    [change] = check(config, store)[0].changes
+    assert change.change_class is ChangeClass.HEIGHTENED
+    assert change.reasons[0].startswith("locust swarms: “Locust swarms are reported near Kayes.")
+
+
+def test_an_invalid_rule_file_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.yaml").write_text(
+        "language: en\nrules:\n  - name: x\n    class: loud\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as info:
+        loads("rules: [bad.yaml]\n", path=tmp_path / "monitor.yaml", environ={})
+    assert str(info.value).startswith(f"{tmp_path / 'monitor.yaml'}: rules: ")
+    assert "bad.yaml" in str(info.value)
