@@ -294,7 +294,10 @@ def test_configured_rule_files_extend_the_classification(
     text = f"""
 rules: [extra.yaml]
 sources:
-  - {{id: uk-mali, kind: html, url: "{http_server.url("/mali")}", countries: [ML], options: {{select: .advice}}}}
+  - id: uk-mali
+    kind: html
+    url: "{http_server.url("/mali")}"
+    options: {{select: .advice}}
 """
     config = loads(text, path=tmp_path / "monitor.yaml", environ={})
     http_server.route("/mali", page())
