@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -230,3 +231,36 @@ def test_parse_failure_is_one_line_and_exit_1(tmp_path: Path) -> None:
     bad_country = CliRunner().invoke(cli, ["parse", "--kind", "html", str(empty), "--country", "XX"])
     assert bad_country.exit_code == 2
     assert "not an ISO 3166-1 alpha-2 country code" in bad_country.output
+
+
+def test_ctrl_c_to_the_process_group_stops_a_browser_run_with_exit_0(
+    tmp_path: Path, http_server: LocalServer
+) -> None:
+    """A terminal's Ctrl-C reaches the browser driver too; the monitor still stops with exit 0."""
+    if not shutil.which("chromium") and os.environ.get("CI", "").lower() != "true":
+        pytest.skip("chromium is not installed")
+    http_server.route("/mali", PAGE.format(text="Avoid all travel."))
+    path = tmp_path / "monitor.yaml"
+    path.write_text(
+        f"database: sqlite:///{tmp_path / 'm.db'}\nsources:\n"
+        f'  - {{id: fr-mali, kind: html, url: "{http_server.url("/mali")}", fetcher: browser}}\n',
+        encoding="utf-8",
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "monitor", "--config", str(path), "run"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while http_server.hits("/mali") == 0:
+        assert time.monotonic() < deadline, "the browser never fetched the page"
+        time.sleep(0.1)
+    time.sleep(1)
+    os.killpg(process.pid, signal.SIGINT)
+    output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "fr-mali: new HTTP 200" in output
+    assert "monitor: stopped" in output
+    assert "Traceback" not in output and "Connection closed" not in output
