@@ -16,7 +16,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from types import TracebackType
@@ -252,7 +252,8 @@ class BrowserFetcher:
     async def _launch(self, executable: str) -> Browser:
         try:
             if self._driver is None:
-                self._driver = await async_playwright().start()
+                with _children_in_own_session():
+                    self._driver = await async_playwright().start()
             browser = await self._driver.chromium.launch(
                 executable_path=executable,
                 headless=True,
@@ -269,6 +270,25 @@ class BrowserFetcher:
                 await browser.close()
             raise FetchError(f"the browser {executable} failed at start: {_first_line(exc)}") from None
         return browser
+
+
+@contextlib.contextmanager
+def _children_in_own_session() -> Iterator[None]:
+    """Spawn Playwright's driver (and so the browser it starts) in a session of its own.
+
+    A terminal's Ctrl-C goes to the whole foreground process group; the driver would die of it
+    before the monitor has closed it in order. Playwright offers no option for this, so the
+    asyncio function its transport calls is wrapped while the driver starts."""
+    original = asyncio.create_subprocess_exec
+
+    async def spawn(*args: Any, **kwargs: Any) -> asyncio.subprocess.Process:
+        return await original(*args, start_new_session=True, **kwargs)
+
+    asyncio.create_subprocess_exec = spawn
+    try:
+        yield
+    finally:
+        asyncio.create_subprocess_exec = original
 
 
 async def _user_agent(browser: Browser, token: str) -> str:

@@ -243,7 +243,11 @@ def test_ctrl_c_to_the_process_group_stops_a_browser_run_with_exit_0(
     path = tmp_path / "monitor.yaml"
     path.write_text(
         f"database: sqlite:///{tmp_path / 'm.db'}\nsources:\n"
-        f'  - {{id: fr-mali, kind: html, url: "{http_server.url("/mali")}", fetcher: browser}}\n',
+        f'  - {{id: fr-mali, kind: html, url: "{http_server.url("/mali")}", fetcher: browser}}\n'
+        + "".join(
+            f'  - {{id: gone-{n}, kind: html, url: "https://nowhere-{n}.invalid/", fetcher: browser}}\n'
+            for n in range(3)
+        ),
         encoding="utf-8",
     )
     process = subprocess.Popen(
@@ -257,10 +261,11 @@ def test_ctrl_c_to_the_process_group_stops_a_browser_run_with_exit_0(
     while http_server.hits("/mali") == 0:
         assert time.monotonic() < deadline, "the browser never fetched the page"
         time.sleep(0.1)
-    time.sleep(1)
+    time.sleep(4)  # the unresolvable hosts fail too
     os.killpg(process.pid, signal.SIGINT)
     output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert "fr-mali: new HTTP 200" in output
     assert "monitor: stopped" in output
-    assert "Traceback" not in output and "Connection closed" not in output
+    assert "gone-2: failed" in output
+    assert "Traceback" not in output and "Connection closed" not in output and "ERROR" not in output
