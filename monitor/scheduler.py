@@ -39,8 +39,8 @@ async def run_forever(
     One run of a source at a time (``max_instances=1``); runs missed while the process was
     busy are coalesced into one.
     """
-    pool = FetcherPool(config, transport)
     policy = Policy.from_config(config)
+    pool = FetcherPool(config, transport)
     scheduler = AsyncIOScheduler(timezone="UTC")
     for source_config in config.sources:
         source = build(source_config)

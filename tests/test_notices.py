@@ -14,11 +14,10 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from monitor import notices
+from monitor.listing import CarrierOptions, country_records
 from monitor.models import Notice, NoticeStatus
 from monitor.notices import (
-    CarrierOptions,
     PhraseTable,
-    country_records,
     find_date,
     fold,
     fold_phrase,

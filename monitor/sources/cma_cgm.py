@@ -5,20 +5,9 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit
 
-from monitor.decoding import decode_body
-from monitor.errors import ParseError
+from monitor.listing import CarrierOptions, Listing, ListingItem, country_records, parse_listing, read_item
 from monitor.models import Notice, Record
-from monitor.normalise import parse_html
-from monitor.notices import (
-    CarrierOptions,
-    Listing,
-    ListingItem,
-    country_records,
-    gazetteer,
-    listing_items,
-    notice_status,
-    read_item,
-)
+from monitor.notices import gazetteer, notice_status
 from monitor.sources.base import Source, register
 
 # /news/{id}/{slug} and /local/{country}/news/{id}/{slug}, optionally under a language prefix.
@@ -65,15 +54,16 @@ class CmaCgmSource(Source):
     heading = "CMA CGM news"
 
     def parse(self, body: bytes, *, content_type: str | None, url: str) -> list[Record]:
-        soup = parse_html(decode_body(body, content_type))
-        listing = listing_items(soup, url, news_key, self.options.max_items)
-        if not listing.items:
-            raise ParseError(
-                "no news link (/news/{id}/{slug}) in the page: the listing structure changed or "
-                "this is a block page",
-                source_id=self.id,
-                url=url,
-            )
+        listing = parse_listing(
+            body,
+            content_type=content_type,
+            url=url,
+            key_of=news_key,
+            limit=self.options.max_items,
+            source_id=self.id,
+            missing="no news link (/news/{id}/{slug}) in the page: the listing structure changed or "
+            "this is a block page",
+        )
         notices = [self._notice(item, listing) for item in listing.items]
         return country_records(notices, self.config.countries, heading=self.heading, url=url)
 

@@ -3,140 +3,43 @@
 Reads the 2026 Drupal + DSFR pages (``…/information-par-pays/{slug}/conseils-aux-voyageurs-securite``
 and ``…/dernieres-minutes-et-alertes``) and the older SPIP one-page layout ("Dernière minute" then
 "Sécurité"), as HTML or as the page's plain text. The page is read as a list of blocks (one per
-heading, paragraph or plain-text line); the vocabulary is data, in ``monitor/data/fr_diplomatie.yaml``.
+heading, paragraph or plain-text line); the vocabulary is data, in ``monitor/data/fr_diplomatie.yaml``,
+and the French text it reads is matched by ``monitor.frenchtext``.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import cache
-from importlib.resources import files
+from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import yaml
 from bs4 import BeautifulSoup
 from bs4.element import NavigableString, Tag
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from monitor.decoding import decode_body
 from monitor.errors import ParseError
-from monitor.models import Record, Scope, Section, Zone
+from monitor.frenchtext import (
+    Block,
+    Vocabulary,
+    ZoneHeading,
+    band_of_heading,
+    block,
+    flag_raised,
+    fold,
+    french_date,
+    metadata,
+    national_level,
+    vocabulary,
+    without_metadata,
+    zone_headings,
+)
+from monitor.models import Record, Section, Zone
 from monitor.normalise import clean_text, element_text, parse_html
 from monitor.sources.base import Source, register
-
-# --- vocabulary (monitor/data/fr_diplomatie.yaml) ---------------------------------------------------
-
-_FOLD_PUNCTUATION = {"’": "'", "‘": "'", "ʼ": "'", "`": "'", "´": "'", "–": "-", "—": "-", "‑": "-"}
-
-
-@cache
-def _fold_char(char: str) -> str:
-    return _FOLD_PUNCTUATION.get(char) or unicodedata.normalize("NFD", char)[0].lower()[0]
-
-
-def fold(text: str) -> str:
-    """Lower case, accents removed, ASCII apostrophes and dashes: what the patterns of the data
-    file match. The result has the length of ``text``, so match offsets point into ``text``."""
-    return text.lower() if text.isascii() else "".join(map(_fold_char, text))
-
-
-@dataclass(frozen=True)
-class Block:
-    """One heading, paragraph or plain-text line; ``heading`` is 1-6 for an HTML heading."""
-
-    text: str
-    folded: str
-    heading: int | None = None
-
-
-def block(text: str, heading: int | None = None) -> Block:
-    return Block(text, fold(text), heading)
-
-
-@dataclass(frozen=True)
-class Band:
-    level: int
-    zone: str
-    terms: re.Pattern[str]
-
-
-@dataclass(frozen=True)
-class Vocabulary:
-    """The compiled data file; see the comments there for what each entry means."""
-
-    bands: tuple[Band, ...]
-    markers: dict[str, re.Pattern[str]]
-    zone_heading: re.Pattern[str]
-    zone_heading_max: int
-    dates: dict[str, re.Pattern[str]]
-    date: re.Pattern[str]
-    months: dict[str, int]
-    furniture: re.Pattern[str]
-    whole_country: tuple[tuple[re.Pattern[str], int], ...]
-    rest_statements: tuple[tuple[re.Pattern[str], int], ...]
-    rest_mention: re.Pattern[str]
-    flags: dict[str, tuple[re.Pattern[str], re.Pattern[str]]]
-    ignore_titles: tuple[str, ...]
-
-
-def _any(patterns: list[str]) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns))
-
-
-def _per_band(template: str, bands: tuple[Band, ...]) -> list[tuple[re.Pattern[str], int]]:
-    return [(re.compile(template.replace("{levels}", b.terms.pattern)), b.level) for b in bands]
-
-
-@cache
-def vocabulary() -> Vocabulary:
-    data = yaml.safe_load(files("monitor").joinpath("data/fr_diplomatie.yaml").read_text(encoding="utf-8"))
-    bands = tuple(Band(b["level"], b["zone"], _any(b["terms"])) for b in data["levels"])
-    whole = data["whole_country"]
-    dates = data["dates"]
-    months = dict(sorted(dates["months"].items(), key=lambda item: -len(item[0])))
-    return Vocabulary(
-        bands=bands,
-        markers={name: re.compile(p) for name, p in data["markers"].items()},
-        zone_heading=re.compile(data["zone_heading"]),
-        zone_heading_max=data["zone_heading_max_length"],
-        dates={name: re.compile(p) for name, p in dates.items() if isinstance(p, str)},
-        date=re.compile(
-            r"(?<!\d)(?P<day>\d{1,2})(?:[/.-](?P<num>\d{1,2})[/.-]|(?:er)?\s+(?P<name>"
-            + "|".join(months)
-            + r")\.?\s+)(?P<year>\d{4})(?!\d)"
-        ),
-        months=months,
-        furniture=_any(data["furniture"]),
-        whole_country=tuple(
-            [p for t in whole["statements"] for p in _per_band(t, bands)]
-            + [(re.compile(p), 4) for p in whole["red"]]
-        ),
-        rest_statements=tuple(_per_band(data["rest_of_country"]["statement"], bands)),
-        rest_mention=re.compile(data["rest_of_country"]["mention"]),
-        flags={name: (_any(f["match"]), _any(f["unless"])) for name, f in data["flags"].items()},
-        ignore_titles=tuple(data["ignore_titles"]),
-    )
-
-
-def french_date(text: str) -> datetime | None:
-    """The first date in ``text`` ("16/01/2024", "7 novembre 2025", "1er nov. 2025") as 00:00 UTC
-    of that day; None when there is none or it is not a real date."""
-    vocab = vocabulary()
-    match = vocab.date.search(fold(text))
-    if not match:
-        return None
-    month = int(match["num"]) if match["num"] else vocab.months[match["name"]]
-    try:
-        when = datetime(int(match["year"]), month, int(match["day"]), tzinfo=UTC)
-    except ValueError:
-        return None
-    return when if 1990 <= when.year <= 2100 else None
-
 
 # Marks the start of an HTML heading in extracted text, so that blocks remember their heading level.
 _MARK = "\ue000"
@@ -204,20 +107,6 @@ class _Alert:
     body: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _ZoneHeading:
-    label: str
-    band: Band
-    body: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class _Level:
-    level: int
-    label: str
-    scope: Scope
-
-
 @register
 class FrDiplomatieSource(Source):
     """France Diplomatie "Conseils aux voyageurs" for one country (``countries: [XX]``, exactly
@@ -261,16 +150,17 @@ class FrDiplomatieSource(Source):
         alerts_part, security_part = _parts(page.content, url, vocab)
         alerts = self._kept(_alerts(alerts_part[1], explicit=alerts_part[0])) if alerts_part else []
         sections = [*_alert_sections(alerts)]
-        zones: list[_ZoneHeading] = []
+        zones: list[ZoneHeading] = []
         zone_lines: list[Block] = []
         if security_part is not None:
             zone_lines, zones, security_sections = _security(security_part, vocab)
             sections += security_sections
-        level = _national_level(_alert_blocks(alerts), zone_lines, zones, vocab)
+        level = national_level(_alert_blocks(alerts), zone_lines, zones, vocab)
         if security_part is not None and level is None:
             raise _NoStructure("the 'Zones de vigilance' block names no level (no zone heading, no band)")
         kind = "dernieres-minutes" if security_part is None else "fiche" if alerts_part else "securite"
-        meta = _metadata(page.chrome, page.content, vocab)
+        meta = metadata(page.chrome, page.content, vocab)
+        texts = [f"{section.name}\n{section.text}" for section in sections]
         published = max((a.date for a in alerts if a.date), default=meta.get("publication"))
         return Record(
             key=country,
@@ -281,8 +171,8 @@ class FrDiplomatieSource(Source):
             level_label=level.label if level else None,
             scope=level.scope if level else None,
             zones=_zones(zones),
-            leave_now=_flag(sections, "leave_now", vocab),
-            embassy_closed=_flag(sections, "embassy_closed", vocab),
+            leave_now=flag_raised(texts, "leave_now", vocab),
+            embassy_closed=flag_raised(texts, "embassy_closed", vocab),
             published_at=published,
             updated_at=meta.get("updated"),
             sections=tuple(sections),
@@ -407,7 +297,7 @@ def _parts(
 
     "Sécurité" (or, without it, "Zones de vigilance") opens the security part, which runs to a
     following tab of the old page or to the end, the alerts left aside."""
-    blocks = _without_metadata(blocks, vocab)
+    blocks = without_metadata(blocks, vocab)
     path = urlsplit(url).path.lower()
     alerts = _alerts_range(blocks, vocab)
     security_at = _find(blocks, vocab.markers["security"])
@@ -456,37 +346,6 @@ def _ends_alerts(b: Block, rank: int, vocab: Vocabulary) -> bool:
 
 def _is_stop(b: Block, vocab: Vocabulary) -> bool:
     return vocab.markers["stop"].fullmatch(b.folded) is not None
-
-
-def _without_metadata(blocks: list[Block], vocab: Vocabulary) -> list[Block]:
-    dates = vocab.dates
-    metadata = (dates["updated"], dates["still_valid"], dates["publication"], dates["zones_updated"])
-    return [
-        b
-        for b in blocks
-        if not vocab.furniture.fullmatch(b.folded) and not any(p.match(b.folded) for p in metadata)
-    ]
-
-
-def _metadata(chrome: list[Block], content: list[Block], vocab: Vocabulary) -> dict[str, datetime]:
-    """``updated`` (Dernière mise à jour), ``publication`` (old "Date de publication"),
-    ``zones_updated`` (Dernière actualisation of the zones block); absent when empty or odd."""
-    found: dict[str, datetime] = {}
-    for name in ("updated", "publication", "zones_updated"):
-        dates = (_date_after(b, vocab.dates[name], vocab) for b in (chrome if name == "updated" else content))
-        when = next((d for d in dates if d), None)
-        if when:
-            found[name] = when
-    return found
-
-
-def _date_after(b: Block, label: re.Pattern[str], vocab: Vocabulary) -> datetime | None:
-    """The date after ``label`` at the start of the block, up to an "Information toujours…"."""
-    match = label.match(b.folded)
-    if not match:
-        return None
-    cut = vocab.dates["still_valid_cut"].search(b.folded, match.end())
-    return french_date(b.text[match.end() : cut.start() if cut else len(b.text)])
 
 
 # --- alerts -----------------------------------------------------------------------------------------
@@ -540,9 +399,7 @@ def _alert_blocks(alerts: list[_Alert]) -> list[Block]:
 # --- security and zones -----------------------------------------------------------------------------
 
 
-def _security(
-    blocks: list[Block], vocab: Vocabulary
-) -> tuple[list[Block], list[_ZoneHeading], list[Section]]:
+def _security(blocks: list[Block], vocab: Vocabulary) -> tuple[list[Block], list[ZoneHeading], list[Section]]:
     """The zones block's lines, its zone headings, and the security part as sections: what
     precedes the zones block, the zones block, then one section per following heading."""
     zones_at = _find(blocks, vocab.markers["zones"])
@@ -555,38 +412,18 @@ def _security(
     for start, end in zip(starts, [*starts[1:], len(blocks)], strict=True):
         sections.append(Section(blocks[start].text, "\n".join(b.text for b in blocks[start + 1 : end])))
     zone_lines = blocks[zones_at + 1 : starts[1] if len(starts) > 1 else len(blocks)]
-    return zone_lines, _zone_headings(zone_lines, vocab), sections
+    return zone_lines, zone_headings(zone_lines, vocab), sections
 
 
 def _opens_section(b: Block, zones_level: int | None, vocab: Vocabulary) -> bool:
     """HTML headings split by level (a sub-heading "Terrorisme" stays inside its section);
     plain text, which has no levels, splits at the known section titles."""
     if b.heading is not None and zones_level is not None:
-        return b.heading <= zones_level and _band_of_heading(b, vocab) is None
+        return b.heading <= zones_level and band_of_heading(b, vocab) is None
     return vocab.markers["section"].fullmatch(b.folded) is not None
 
 
-def _band_of_heading(b: Block, vocab: Vocabulary) -> Band | None:
-    """The band a zone heading names; None when the block is not a zone heading."""
-    if len(b.text) > vocab.zone_heading_max or b.text.rstrip().endswith("."):
-        return None
-    if not vocab.zone_heading.match(b.folded):
-        return None
-    return next((band for band in vocab.bands if band.terms.search(b.folded)), None)
-
-
-def _zone_headings(lines: list[Block], vocab: Vocabulary) -> list[_ZoneHeading]:
-    headings: list[tuple[Block, Band, list[str]]] = []
-    for b in lines:
-        band = _band_of_heading(b, vocab)
-        if band is not None:
-            headings.append((b, band, []))
-        elif headings:
-            headings[-1][2].append(b.folded)
-    return [_ZoneHeading(b.text, band, tuple(body)) for b, band, body in headings]
-
-
-def _zones(headings: list[_ZoneHeading]) -> tuple[Zone, ...]:
+def _zones(headings: list[ZoneHeading]) -> tuple[Zone, ...]:
     zones, counts = [], dict[str, int]()
     for heading in headings:
         counts[heading.band.zone] = counts.get(heading.band.zone, 0) + 1
@@ -596,52 +433,7 @@ def _zones(headings: list[_ZoneHeading]) -> tuple[Zone, ...]:
     return tuple(zones)
 
 
-def _national_level(
-    alerts: list[Block], zone_lines: list[Block], zones: list[_ZoneHeading], vocab: Vocabulary
-) -> _Level | None:
-    """A whole-country sentence of the alerts or the zones block (the most severe wins), else "le
-    reste du pays" in the zones block, else the zone that covers the rest of the country, else
-    the least severe zone."""
-    whole = _statements([*alerts, *zone_lines], vocab.whole_country)
-    if whole:
-        level, label = max(whole, key=lambda found: found[0])
-        return _Level(level, label, Scope.WHOLE_COUNTRY)
-    rest = _statements(zone_lines, vocab.rest_statements)
-    if rest:
-        return _Level(rest[0][0], rest[0][1], Scope.PARTS)
-    if not zones:
-        return None
-    scope = Scope.WHOLE_COUNTRY if len({z.band.level for z in zones}) == 1 else Scope.PARTS
-    covering = [z for z in zones if any(vocab.rest_mention.search(line) for line in z.body)]
-    chosen = covering[0] if covering else min(zones, key=lambda z: z.band.level)
-    return _Level(chosen.band.level, chosen.label, scope)
-
-
-def _statements(
-    blocks: list[Block], patterns: tuple[tuple[re.Pattern[str], int], ...]
-) -> list[tuple[int, str]]:
-    found = []
-    for b in blocks:
-        for pattern, level in patterns:
-            match = pattern.search(b.folded)
-            if match:
-                found.append((level, b.text[match.start() : match.end()]))
-    return found
-
-
-# --- flags and extras --------------------------------------------------------------------------------
-
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+")
-
-
-def _flag(sections: list[Section], name: str, vocab: Vocabulary) -> bool:
-    match, unless = vocab.flags[name]
-    for section in sections:
-        for line in fold(f"{section.name}\n{section.text}").splitlines():
-            for sentence in _SENTENCE_END.split(line):
-                if match.search(sentence) and not unless.search(sentence):
-                    return True
-    return False
+# --- extras -----------------------------------------------------------------------------------------
 
 
 def _extra(page: _Page, kind: str, zones_updated: datetime | None) -> dict[str, Any]:

@@ -6,21 +6,9 @@ import re
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-from monitor.decoding import decode_body
-from monitor.errors import ParseError
+from monitor.listing import CarrierOptions, Listing, ListingItem, country_records, parse_listing, read_item
 from monitor.models import Notice, Record
-from monitor.normalise import parse_html
-from monitor.notices import (
-    MONTHS,
-    CarrierOptions,
-    Listing,
-    ListingItem,
-    country_records,
-    gazetteer,
-    listing_items,
-    notice_status,
-    read_item,
-)
+from monitor.notices import MONTHS, gazetteer, notice_status
 from monitor.sources.base import Source, register
 
 # /{lang}/newsroom/customer-advisories/{yyyy}/{month-name}/{slug}, on msc.com or a mirror.
@@ -73,15 +61,16 @@ class MscSource(Source):
     heading = "MSC customer advisories"
 
     def parse(self, body: bytes, *, content_type: str | None, url: str) -> list[Record]:
-        soup = parse_html(decode_body(body, content_type))
-        listing = listing_items(soup, url, advisory_key, self.options.max_items)
-        if not listing.items:
-            raise ParseError(
-                "no customer-advisory link (/newsroom/customer-advisories/yyyy/month/slug) in the page: "
-                "the listing structure changed or this is a block page",
-                source_id=self.id,
-                url=url,
-            )
+        listing = parse_listing(
+            body,
+            content_type=content_type,
+            url=url,
+            key_of=advisory_key,
+            limit=self.options.max_items,
+            source_id=self.id,
+            missing="no customer-advisory link (/newsroom/customer-advisories/yyyy/month/slug) in the page: "
+            "the listing structure changed or this is a block page",
+        )
         notices = [self._notice(item, listing) for item in listing.items]
         return country_records(notices, self.config.countries, heading=self.heading, url=url)
 
