@@ -9,6 +9,7 @@ depart immediately" leave the record's flags as they are.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -94,3 +95,41 @@ def read_flags(text: str) -> Flags:
         staff_departure=staff,
         embassy_closed=any(_says(phrases.embassy_closed, s) for s in live),
     )
+
+
+@dataclass(frozen=True)
+class CallToLeave:
+    """A call on nationals to leave a named country, from a kind's own phrase table.
+
+    A sentence matches when it has a ``leave`` expression (its ``{country}`` placeholder stands
+    for the country's names), a ``call`` and no ``negation``."""
+
+    call: re.Pattern[str]
+    leave: str
+    negation: re.Pattern[str]
+
+    @classmethod
+    def from_table(cls, table: dict[str, list[str]]) -> CallToLeave:
+        """From a YAML table with the keys ``call``, ``leave`` and ``negation`` (lists of regexes)."""
+        return cls(
+            call=re.compile("|".join(table["call"]), re.IGNORECASE),
+            leave="|".join(table["leave"]),
+            negation=re.compile("|".join(table["negation"]), re.IGNORECASE),
+        )
+
+    def leave_pattern(self, names: tuple[str, ...]) -> re.Pattern[str]:
+        return _leave_pattern(self.leave, names)
+
+    def matches(self, sentence: str, names: tuple[str, ...]) -> bool:
+        return bool(
+            self.leave_pattern(names).search(sentence)
+            and self.call.search(sentence)
+            and not self.negation.search(sentence)
+        )
+
+
+@functools.lru_cache(maxsize=1024)
+def _leave_pattern(leave: str, names: tuple[str, ...]) -> re.Pattern[str]:
+    names = tuple(name for name in names if name)
+    country = "(?:" + "|".join(re.escape(name) for name in names) + ")" if names else "(?!)"
+    return re.compile(leave.replace("{country}", country), re.IGNORECASE)

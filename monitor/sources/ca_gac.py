@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from functools import cache, lru_cache
+from functools import cache
 from importlib.resources import files
 from typing import Any
 
@@ -21,6 +21,7 @@ import yaml
 from bs4 import Tag
 
 from monitor.errors import ParseError
+from monitor.flags import CallToLeave
 from monitor.models import Record, Scope, Section, Zone
 from monitor.normalise import clean_text, element_text, parse_html
 from monitor.sources.base import NoOptions, Source, register
@@ -50,16 +51,7 @@ class Vocabulary:
     levels: Mapping[int, tuple[int, str]]  # advisory-state -> (level, English wording)
     by_wording: Mapping[str, tuple[int, str]]  # lower-case wording (en, fr) -> (level, English)
     sections: Mapping[str, str]  # eng field -> section name
-    phrases: Mapping[str, PhraseRule]  # "eng" / "fra"
-
-
-@dataclass(frozen=True)
-class PhraseRule:
-    """A sentence matches when it has a ``leave`` expression, a ``call`` and no ``negation``."""
-
-    call: re.Pattern[str]
-    leave: str  # pattern text with the {country} placeholder
-    negation: re.Pattern[str]
+    phrases: Mapping[str, CallToLeave]  # "eng" / "fra"
 
 
 @cache
@@ -71,14 +63,7 @@ def vocabulary() -> Vocabulary:
         for v in raw["levels"].values()
         for lang in ("eng", "fra")
     }
-    phrases = {
-        lang: PhraseRule(
-            call=re.compile("|".join(table["call"]), re.IGNORECASE),
-            leave="|".join(table["leave"]),
-            negation=re.compile("|".join(table["negation"]), re.IGNORECASE),
-        )
-        for lang, table in raw["leave_now"].items()
-    }
+    phrases = {lang: CallToLeave.from_table(table) for lang, table in raw["leave_now"].items()}
     return Vocabulary(levels, by_wording, dict(raw["sections"]), phrases)
 
 
@@ -295,17 +280,11 @@ def _extra(entry: Mapping[str, Any]) -> dict[str, Any]:
     return extra
 
 
-@lru_cache(maxsize=1024)
-def _leave_pattern(lang: str, name: str) -> re.Pattern[str]:
-    country = re.escape(name) if name else "(?!)"
-    return re.compile(vocabulary().phrases[lang].leave.replace("{country}", country), re.IGNORECASE)
-
-
 def _calls_to_leave(texts: Mapping[str, Any], lang: str, name: str) -> bool:
     """True when a sentence of the ``LEAVE_FIELDS`` of one language calls on Canadians to leave."""
-    rule, leave = vocabulary().phrases[lang], _leave_pattern(lang, name)
+    rule = vocabulary().phrases[lang]
     return any(
-        leave.search(sentence) and rule.call.search(sentence) and not rule.negation.search(sentence)
+        rule.matches(sentence, (name,))
         for field in LEAVE_FIELDS
         for sentence in _SENTENCE_END.split(_text(texts.get(field)))
     )

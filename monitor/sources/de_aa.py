@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache, lru_cache
+from functools import cache
 from importlib.resources import files
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +23,7 @@ import pycountry
 import yaml
 
 from monitor.errors import ParseError
+from monitor.flags import CallToLeave
 from monitor.models import Record, Scope, Section, Zone
 from monitor.normalise import clean_text, element_text, parse_html
 from monitor.sources.base import NoOptions, Source, register
@@ -273,37 +274,14 @@ def _candidates(name: str) -> Iterator[str]:
         number += 1
 
 
-@dataclass(frozen=True)
-class PhraseRule:
-    """A sentence matches when it has a ``leave`` expression, a ``call`` and no ``negation``."""
-
-    call: re.Pattern[str]
-    leave: str  # pattern text with the {country} placeholder
-    negation: re.Pattern[str]
-
-
 @cache
-def phrase_rule() -> PhraseRule:
+def phrase_rule() -> CallToLeave:
     """The phrase table from ``monitor/data/de_aa.yaml``."""
     raw = yaml.safe_load(files("monitor").joinpath("data/de_aa.yaml").read_text(encoding="utf-8"))
-    table = raw["leave_now"]
-    return PhraseRule(
-        call=re.compile("|".join(table["call"]), re.IGNORECASE),
-        leave="|".join(table["leave"]),
-        negation=re.compile("|".join(table["negation"]), re.IGNORECASE),
-    )
-
-
-@lru_cache(maxsize=1024)
-def _leave_pattern(names: tuple[str, ...]) -> re.Pattern[str]:
-    country = "(?:" + "|".join(re.escape(name) for name in names) + ")" if names else "(?!)"
-    return re.compile(phrase_rule().leave.replace("{country}", country), re.IGNORECASE)
+    return CallToLeave.from_table(raw["leave_now"])
 
 
 def calls_to_leave(text: str, names: tuple[str, ...] = ()) -> bool:
     """True when one sentence of ``text`` calls on Germans to leave the country named ``names``."""
-    rule, leave = phrase_rule(), _leave_pattern(names)
-    return any(
-        leave.search(sentence) and rule.call.search(sentence) and not rule.negation.search(sentence)
-        for sentence in _SENTENCE_END.split(text)
-    )
+    rule = phrase_rule()
+    return any(rule.matches(sentence, names) for sentence in _SENTENCE_END.split(text))
