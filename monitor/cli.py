@@ -11,12 +11,9 @@ import json
 import logging
 import signal
 import sys
-import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 import click
 from rich.console import Console
@@ -24,48 +21,14 @@ from rich.table import Table
 
 from monitor import config as config_module
 from monitor import store as store_module
+from monitor.alertcli import alerts_group, deliver_now
 from monitor.classify import classify_texts, read_batch, read_input
-from monitor.errors import MonitorError
+from monitor.cliutil import Context, MonitorGroup, iso, json_option, when
 from monitor.pipeline import CheckReport, check_sources, parse_file
 from monitor.rules import KINDS, Kind
 from monitor.scheduler import run_forever
 from monitor.sources import REGISTRY
 from monitor.store import SourceStatus, Store
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass
-class Context:
-    config_path: Path | None
-    database: str | None
-    verbose: bool
-
-    def config(self) -> config_module.Config:
-        return config_module.load(self.config_path)
-
-    def open_store(self, config: config_module.Config) -> Store:
-        store = Store.open(self.database or config.database)
-        store.sync_sources(((s.id, s.kind, s.url) for s in config.sources), datetime.now(UTC))
-        return store
-
-
-class MonitorGroup(click.Group):
-    """Turns MonitorError into one line and an exit code."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except MonitorError as exc:
-            context = ctx.find_object(Context)
-            if context is not None and context.verbose:
-                traceback.print_exc()
-            click.echo(f"monitor: error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
-
-
-def json_option(func: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")(func)
 
 
 @click.group(cls=MonitorGroup)
@@ -105,10 +68,11 @@ def check(obj: Context, source_ids: tuple[str, ...], as_json: bool) -> None:
     store = obj.open_store(config)
     try:
         reports = asyncio.run(check_sources(config, store, source_ids))
+        _print_reports(reports, as_json)
+        deliveries = deliver_now(config, store, quiet=as_json)
     finally:
         store.close()
-    _print_reports(reports, as_json)
-    if any(not report.outcome.ok for report in reports):
+    if any(not report.outcome.ok for report in reports) or not all(d.sent for d in deliveries):
         sys.exit(1)
 
 
@@ -134,10 +98,10 @@ def sources(obj: Context, as_json: bool) -> None:
         table.add_row(
             s.id,
             s.kind,
-            _when(s.last_check_at),
+            when(s.last_check_at),
             s.last_outcome or "never checked",
             f"{s.consecutive_failures} BROKEN" if broken else str(s.consecutive_failures),
-            f"{_when(s.last_change_at)} {s.last_change_class or ''}".strip(),
+            f"{when(s.last_change_at)} {s.last_change_class or ''}".strip(),
             ", ".join(f"{k}: {v if v is not None else '-'}" for k, v in sorted(s.levels.items())) or "-",
         )
     Console().print(table)
@@ -173,7 +137,8 @@ def run(obj: Context, once: bool) -> None:
         if once:
             reports = asyncio.run(check_sources(config, store))
             _print_reports(reports, as_json=False)
-            if any(not report.outcome.ok for report in reports):
+            deliveries = deliver_now(config, store)
+            if any(not report.outcome.ok for report in reports) or not all(d.sent for d in deliveries):
                 sys.exit(1)
             return
         click.echo(
@@ -289,6 +254,9 @@ def kinds(as_json: bool) -> None:
     Console().print(table)
 
 
+cli.add_command(alerts_group)
+
+
 def _log_report(report: CheckReport) -> None:
     logging.getLogger("monitor.check").info("%s", _report_line(report))
 
@@ -354,24 +322,16 @@ def _status_json(status: SourceStatus, broken_after: int) -> dict[str, Any]:
         "id": status.id,
         "kind": status.kind,
         "url": status.url,
-        "last_check_at": _iso(status.last_check_at),
+        "last_check_at": iso(status.last_check_at),
         "last_outcome": status.last_outcome,
         "last_error": status.last_error,
         "consecutive_failures": status.consecutive_failures,
         "broken": status.consecutive_failures >= broken_after,
-        "last_success_at": _iso(status.last_success_at),
-        "last_change_at": _iso(status.last_change_at),
+        "last_success_at": iso(status.last_success_at),
+        "last_change_at": iso(status.last_change_at),
         "last_change_class": status.last_change_class,
         "levels": status.levels,
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
 def _masked(store: Store) -> str:

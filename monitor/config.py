@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping, Sequence
+from datetime import time as dtime
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -128,7 +129,13 @@ class SourceConfig(_Strict):
     interval: Duration | None = None
     fetcher: Literal["http", "browser"] = "http"
     wait_for: str | None = None
+    publisher: str | None = Field(None, min_length=1, max_length=80)
     options: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def publisher_name(self) -> str:
+        """Who publishes the source, as alerts name it: ``publisher``, else the kind's, else the id."""
+        return self.publisher or REGISTRY[self.kind].publisher or self.id
 
     @field_validator("wait_for")
     @classmethod
@@ -154,16 +161,49 @@ class SourceConfig(_Strict):
         return value
 
 
+def _time_of_day(value: object) -> dtime:
+    if isinstance(value, dtime):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 1440:
+        return dtime(value // 60, value % 60)  # YAML 1.1 reads an unquoted 07:30 as 450 minutes
+    match = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*", value) if isinstance(value, str) else None
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise ValueError(f"expected a UTC time of day such as 07:00; got {value!r}")
+    return dtime(int(match.group(1)), int(match.group(2)))
+
+
+TimeOfDay = Annotated[dtime, BeforeValidator(_time_of_day)]
+
+
 class AlertChannel(_Strict):
-    """One apprise destination. ``url`` may hold ``${ENV_VAR}`` references for secrets."""
+    """One apprise destination and what it receives. ``url`` may hold ``${ENV_VAR}`` references.
+
+    Empty ``countries``/``sources``/``kinds`` mean no restriction. ``digest`` channels get one
+    message per hour or day (at ``digest_at`` UTC) instead of one per change; critical changes
+    still go out at once.
+    """
 
     name: SourceId
     url: str
     min_class: Literal["noise", "update", "heightened", "severe", "critical"] = "heightened"
+    countries: tuple[Country, ...] = ()
+    sources: tuple[SourceId, ...] = ()
+    kinds: tuple[str, ...] = ()
+    digest: Literal["hourly", "daily"] | None = None
+    digest_at: TimeOfDay = dtime(7, 0)
+    max_attempts: int = Field(12, ge=1, le=1000)
+    report_failures: bool = False
 
     @property
     def threshold(self) -> ChangeClass:
         return ChangeClass(self.min_class)
+
+    @field_validator("kinds")
+    @classmethod
+    def _known_kinds(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if unknown := [kind for kind in value if kind not in REGISTRY]:
+            raise ValueError(f"unknown kind {unknown[0]!r}; allowed: {', '.join(sorted(REGISTRY))}")
+        return value
 
 
 class Config(_Strict):
@@ -221,8 +261,9 @@ def loads(text: str, *, path: Path, environ: Mapping[str, str]) -> Config:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys (database, sources, ...)")
-    problems: list[str] = []
-    data = _substitute(raw, (), environ, problems)
+    unset: list[tuple[tuple[Any, ...], str]] = []
+    data = _substitute(raw, (), environ, unset)
+    problems = [f"{_where(loc, raw)}environment variable {name} is not set" for loc, name in unset]
     if not problems:
         problems = _validate(data, raw, path)
     if problems:
@@ -230,11 +271,14 @@ def loads(text: str, *, path: Path, environ: Mapping[str, str]) -> Config:
     return Config.model_validate({**data, "path": path})
 
 
-def _substitute(value: Any, loc: tuple[Any, ...], environ: Mapping[str, str], problems: list[str]) -> Any:
+def _substitute(
+    value: Any, loc: tuple[Any, ...], environ: Mapping[str, str], unset: list[tuple[tuple[Any, ...], str]]
+) -> Any:
+    """``value`` with ``${NAME}`` references replaced; each unset one is added to ``unset``."""
     if isinstance(value, dict):
-        return {k: _substitute(v, (*loc, k), environ, problems) for k, v in value.items()}
+        return {k: _substitute(v, (*loc, k), environ, unset) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute(v, (*loc, i), environ, problems) for i, v in enumerate(value)]
+        return [_substitute(v, (*loc, i), environ, unset) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
@@ -244,7 +288,7 @@ def _substitute(value: Any, loc: tuple[Any, ...], environ: Mapping[str, str], pr
             return environ[name]
         if default is not None:
             return default
-        problems.append(f"{loc}: environment variable {name} is not set")
+        unset.append((loc, name))
         return ""
 
     return _ENV_REF.sub(replace, value)
@@ -257,7 +301,12 @@ def _validate(data: dict[str, Any], raw: dict[str, Any], path: Path) -> list[str
         config = Config.model_validate(data)
     except ValidationError as exc:
         return [_describe(error, raw) for error in exc.errors()]
-    problems = _check_unique(config, raw) + _check_options(config, raw) + _check_alert_urls(config, raw)
+    problems = (
+        _check_unique(config, raw)
+        + _check_options(config, raw)
+        + _check_alert_urls(config, raw)
+        + _check_alert_sources(config, raw)
+    )
     return problems or _check_rules(config, path)
 
 
@@ -299,15 +348,31 @@ def _check_options(config: Config, raw: dict[str, Any]) -> list[str]:
 def _check_alert_urls(config: Config, raw: dict[str, Any]) -> list[str]:
     import apprise
 
+    from monitor.alerts import applog
+
+    applog.isolate()  # apprise logs the URLs it cannot parse, secrets half-masked at best
     problems = []
     for index, channel in enumerate(config.alerts):
         if apprise.Apprise.instantiate(channel.url) is None:
-            written = _lookup(raw, ("alerts", index, "url"))
+            # Only the scheme is quoted: a URL apprise cannot parse cannot be masked either.
+            scheme = channel.url.partition("://")[0] if "://" in channel.url else ""
+            shown = f"a {scheme}:// URL" if scheme else "the URL"
             problems.append(
-                f"{_where(('alerts', index), raw)}url: {written!r} is not a URL apprise supports "
-                "(see https://github.com/caronc/apprise/wiki for the URL of each service)"
+                f"{_where(('alerts', index), raw)}url: apprise cannot use {shown} (unknown service or a "
+                "missing or malformed part; see https://github.com/caronc/apprise/wiki for each service)"
             )
     return problems
+
+
+def _check_alert_sources(config: Config, raw: dict[str, Any]) -> list[str]:
+    known = {source.id for source in config.sources}
+    return [
+        f"{_where(('alerts', index), raw)}sources: unknown source {source_id!r}; "
+        f"configured: {', '.join(sorted(known)) or 'none'}"
+        for index, channel in enumerate(config.alerts)
+        for source_id in channel.sources
+        if source_id not in known
+    ]
 
 
 _MESSAGES = {

@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from sqlalchemy.engine import URL, Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from monitor.errors import StorageError
+from monitor.models import StoredChange
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
@@ -62,6 +65,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s",
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
 }
 
 
@@ -173,6 +177,38 @@ class PendingRow(Base):
     key: Mapped[str] = mapped_column(primary_key=True)
     content_hash: Mapped[str] = mapped_column(_Hash)
     first_seen: Mapped[datetime]
+
+
+class AlertRow(Base):
+    """The outbox: one message to deliver to one channel, written with the change that causes it.
+
+    ``key`` is unique, so a (change, channel) pair is queued once; ``status`` goes ``pending`` ->
+    ``sent`` (never back) or ``failed`` (after the channel's last attempt; ``monitor alerts retry``
+    makes it ``pending`` again). A pending row is sendable from ``next_attempt_at`` on; a worker
+    that takes it moves that time forward by a lease, so another worker leaves it alone while it
+    is in flight and picks it up again if the first one dies.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        sa.Index("ix_alerts_due", "status", "next_attempt_at"),
+        sa.Index("ix_alerts_change_id", "change_id"),
+    )
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    key: Mapped[str] = mapped_column(unique=True)
+    channel: Mapped[str]
+    purpose: Mapped[str]  # "change", or "failure": a report that another alert could not be delivered
+    change_id: Mapped[int] = mapped_column(_Id, sa.ForeignKey("changes.id"))
+    about_alert_id: Mapped[int | None] = mapped_column(_Id, sa.ForeignKey("alerts.id"))
+    change_class: Mapped[str]
+    batch: Mapped[str | None]  # the digest period this alert is part of, None: sent on its own
+    status: Mapped[str] = mapped_column(default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
 
 
 # --- opening and migrating ----------------------------------------------------------------------
@@ -291,3 +327,31 @@ def describe_error(exc: BaseException, url: URL) -> str:
     orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else None
     text = " ".join(str(orig or exc).split())
     return text.replace(url.password, "***") if isinstance(url.password, str) and url.password else text
+
+
+@contextmanager
+def transaction(engine: Engine, shown: str, action: str) -> Iterator[Connection]:
+    """One transaction; a database error becomes a StorageError saying what could not be done
+    where (``shown``: the URL with its password masked)."""
+    try:
+        with engine.begin() as conn:
+            yield conn
+    except sa.exc.SQLAlchemyError as exc:
+        raise StorageError(f"cannot {action} in {shown}: {describe_error(exc, engine.url)}") from exc
+
+
+def stored_change(c: sa.Row[Any]) -> StoredChange:
+    """A ``changes`` row as the model the rest of the code reads."""
+    return StoredChange(
+        id=c.id,
+        source_id=c.source_id,
+        key=c.key,
+        detected_at=c.detected_at,
+        change_class=c.change_class,
+        reasons=tuple(c.reasons),
+        diff=c.diff,
+        level_before=c.level_before,
+        level_after=c.level_after,
+        previous_snapshot_id=c.previous_snapshot_id,
+        snapshot_id=c.snapshot_id,
+    )

@@ -239,3 +239,20 @@ class Change:
     diff: str
     level_before: int | None
     level_after: int | None
+
+
+@dataclass(frozen=True)
+class StoredChange:
+    """A change as stored: its id, source, detection time and the snapshots it links."""
+
+    id: int
+    source_id: str
+    key: str
+    detected_at: datetime
+    change_class: str
+    reasons: tuple[str, ...]
+    diff: str
+    level_before: int | None
+    level_after: int | None
+    previous_snapshot_id: int | None
+    snapshot_id: int

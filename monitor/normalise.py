@@ -9,8 +9,9 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
+import warnings
 
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
 from bs4.element import Comment, NavigableString, PageElement, PreformattedString, Tag
 
 # Dropped before text extraction: they never carry advice and often carry per-request tokens.
@@ -36,7 +37,10 @@ def clean_text(text: str) -> str:
 
 def parse_html(html: str) -> BeautifulSoup:
     """Parse with lxml (lenient with broken markup) and remove invisible elements and comments."""
-    soup = BeautifulSoup(html, "lxml")
+    with warnings.catch_warnings():
+        # A body that is only "http:" or a file name is still a (useless) page, not a mistake.
+        warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        soup = BeautifulSoup(html, "lxml")
     for tag in soup.find_all(INVISIBLE_TAGS):
         tag.decompose()
     for comment in soup.find_all(string=lambda s: isinstance(s, Comment)):

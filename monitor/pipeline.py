@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import httpx
 from pydantic import ValidationError
 
+from monitor.alerts.routing import Router
 from monitor.classify import classify, text_supports_level_change
 from monitor.config import Config, SourceConfig
 from monitor.diff import RecordDiff, diff_records
@@ -149,16 +150,18 @@ async def check_sources(
 
 @dataclass(frozen=True)
 class Policy:
-    """How checks judge what they find: the phrase rules, and when a source counts as broken."""
+    """How checks judge what they find: the phrase rules, when a source counts as broken, and
+    which alert channels hear of a change."""
 
     broken_after: int = 3
     rules: RuleSet | None = None  # None: the built-in rules
+    router: Router | None = None  # None: no alerts are queued
 
     @classmethod
     def from_config(cls, config: Config) -> Policy:
         """Raises RulesError (a ConfigError) when a configured rule file is invalid."""
         rules = load_rules(config.rule_paths()) if config.rules else None
-        return cls(config.defaults.failures_before_broken, rules)
+        return cls(config.defaults.failures_before_broken, rules, Router.from_config(config))
 
 
 async def check_source(
@@ -173,7 +176,15 @@ async def check_source(
     result = await _attempt(source, fetcher, store, state.validators, policy.rules)
     failures = 0 if result.outcome.ok else state.consecutive_failures + 1
     duration_ms = round((time.perf_counter() - clock) * 1000)
-    report = _save(store, source, result, started=started, duration_ms=duration_ms, failures=failures)
+    report = _save(
+        store,
+        source,
+        result,
+        started=started,
+        duration_ms=duration_ms,
+        failures=failures,
+        router=policy.router,
+    )
     if failures == policy.broken_after:
         log.warning("%s: source broken: %d consecutive failed checks (%s)", source.id, failures, result.error)
     return report
@@ -307,7 +318,14 @@ def _needs_confirmation(diff: RecordDiff, change_class: ChangeClass, rules: Rule
 
 
 def _save(
-    store: Store, source: Source, result: _Result, *, started: datetime, duration_ms: int, failures: int
+    store: Store,
+    source: Source,
+    result: _Result,
+    *,
+    started: datetime,
+    duration_ms: int,
+    failures: int,
+    router: Router | None,
 ) -> CheckReport:
     fetched = result.fetched
     body = fetched.body if fetched and not fetched.not_modified else None
@@ -328,7 +346,8 @@ def _save(
             changes=result.found.changes,
             holds=result.found.holds,
             releases=result.found.releases,
-        )
+        ),
+        router,
     )
     changed_keys = {c.key for c in result.found.changes}
     return CheckReport(

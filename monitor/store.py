@@ -15,8 +15,8 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,6 +25,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from monitor.alerts.outbox import Outbox, QueuedChange, queue
+from monitor.alerts.routing import Router
 from monitor.database import (
     Base,
     BodyRow,
@@ -35,12 +37,12 @@ from monitor.database import (
     SnapshotRow,
     SourceRow,
     aware_utc,
-    describe_error,
     masked,
     open_engine,
+    stored_change,
+    transaction,
 )
-from monitor.errors import StorageError
-from monitor.models import Change, Outcome, Record, Validators
+from monitor.models import Change, Outcome, Record, StoredChange, Validators
 
 _CONFIGURED = (SourceRow.id, SourceRow.kind, SourceRow.url, SourceRow.active)
 # Error texts are kept for diagnosis, not as archives: a bounded size keeps failing checks small too.
@@ -154,21 +156,6 @@ class SourceStatus:
 
 
 @dataclass(frozen=True)
-class StoredChange:
-    id: int
-    source_id: str
-    key: str
-    detected_at: datetime
-    change_class: str
-    reasons: tuple[str, ...]
-    diff: str
-    level_before: int | None
-    level_after: int | None
-    previous_snapshot_id: int | None
-    snapshot_id: int
-
-
-@dataclass(frozen=True)
 class StoredCheck:
     id: int
     source_id: str
@@ -269,14 +256,20 @@ class Store:
             for row in rows
         }
 
-    def save_check(self, check: CheckWrite) -> int:
+    @property
+    def outbox(self) -> Outbox:
+        """The alert outbox in the same database."""
+        return Outbox(self._engine, self._shown)
+
+    def save_check(self, check: CheckWrite, router: Router | None = None) -> int:
         """Record one check in one transaction and return its id.
 
         Always: a ``checks`` row, and the source's ``last_check_at``/``last_outcome``. When
         ``check.outcome.ok``: validators and body hash replaced, ``last_success_at`` set,
         ``consecutive_failures`` reset. Otherwise: ``consecutive_failures`` incremented and
         ``last_error`` set, everything else kept. Snapshots, their contents and body, and changes
-        are written as described on :class:`SnapshotWrite` and :class:`ChangeWrite`.
+        are written as described on :class:`SnapshotWrite` and :class:`ChangeWrite`. With a
+        ``router``, the alerts about the changes are queued in the outbox in the same transaction.
 
         Raises ``KeyError`` for an unknown source, ``ValueError`` for a naive ``started_at``, a
         failed check carrying snapshots or changes, mismatched keys, a body not matching
@@ -290,7 +283,9 @@ class Store:
                 sa.insert(CheckRow).values(_check_row(check)).returning(CheckRow.id)
             ).scalar_one()
             if check.snapshots:
-                _write_snapshots(conn, check, check_id)
+                change_ids = _write_snapshots(conn, check, check_id)
+                if router is not None and router.channels and change_ids:
+                    queue(conn, router, check.source_id, _queued(check, change_ids), check.started_at)
             if check.holds or check.releases:
                 _write_pending(conn, check)
         return check_id
@@ -323,7 +318,7 @@ class Store:
         query = query.order_by(ChangeRow.detected_at.desc(), ChangeRow.id.desc()).limit(limit)
         with self._transaction("read changes") as conn:
             rows = conn.execute(query).all()
-        return [_stored_change(row) for row in reversed(rows)]
+        return [stored_change(row) for row in reversed(rows)]
 
     def checks(self, source_id: str, limit: int = 50) -> list[StoredCheck]:
         """The newest ``limit`` checks of a source, newest first."""
@@ -365,15 +360,8 @@ class Store:
             row = conn.execute(query).one()
         return {t.name: int(row[i]) for i, t in enumerate(tables)}
 
-    @contextmanager
-    def _transaction(self, action: str) -> Iterator[Connection]:
-        try:
-            with self._engine.begin() as conn:
-                yield conn
-        except sa.exc.SQLAlchemyError as exc:
-            raise StorageError(
-                f"cannot {action} in {self._shown}: {describe_error(exc, self._engine.url)}"
-            ) from exc
+    def _transaction(self, action: str) -> AbstractContextManager[Connection]:
+        return transaction(self._engine, self._shown, action)
 
 
 def upgrade(url: str) -> None:
@@ -486,13 +474,14 @@ def _check_row(check: CheckWrite) -> dict[str, Any]:
     }
 
 
-def _write_snapshots(conn: Connection, check: CheckWrite, check_id: int) -> None:
+def _write_snapshots(conn: Connection, check: CheckWrite, check_id: int) -> dict[str, int]:
+    """Returns the ids of the changes written, by key."""
     hashes = {s.key: content_hash(s.record) for s in check.snapshots}
     latest = _latest_by_key(conn, check.source_id, hashes.keys())
     fresh = [s for s in check.snapshots if latest.get(s.key, (0, ""))[1] != hashes[s.key]]
     _check_change_links(check, latest, {s.key for s in fresh})
     if not fresh:
-        return
+        return {}
     _insert_missing(conn, ContentRow, [{"hash": hashes[s.key], "text": s.record.canonical()} for s in fresh])
     stored_body = _store_body(conn, check)
     rows = [_snapshot_row(check, s, hashes[s.key], stored_body, check_id) for s in fresh]
@@ -500,7 +489,17 @@ def _write_snapshots(conn: Connection, check: CheckWrite, check_id: int) -> None
     ids = dict(inserted.tuples().all())
     if check.changes:
         changes = [_change_row(check, c, latest[c.key][0], ids[c.key]) for c in check.changes]
-        conn.execute(sa.insert(ChangeRow), changes)
+        written = conn.execute(sa.insert(ChangeRow).returning(ChangeRow.key, ChangeRow.id), changes)
+        return dict(written.tuples().all())
+    return {}
+
+
+def _queued(check: CheckWrite, change_ids: Mapping[str, int]) -> list[QueuedChange]:
+    countries = {s.key: s.record.country for s in check.snapshots}
+    return [
+        QueuedChange(change_ids[c.key], c.key, countries.get(c.key), c.change.change_class)
+        for c in check.changes
+    ]
 
 
 def _write_pending(conn: Connection, check: CheckWrite) -> None:
@@ -645,20 +644,4 @@ def _status(row: sa.Row[Any], levels: dict[str, int | None]) -> SourceStatus:
         last_change_at=row.last_change_at,
         last_change_class=row.last_change_class,
         levels=levels,
-    )
-
-
-def _stored_change(c: sa.Row[Any]) -> StoredChange:
-    return StoredChange(
-        id=c.id,
-        source_id=c.source_id,
-        key=c.key,
-        detected_at=c.detected_at,
-        change_class=c.change_class,
-        reasons=tuple(c.reasons),
-        diff=c.diff,
-        level_before=c.level_before,
-        level_after=c.level_after,
-        previous_snapshot_id=c.previous_snapshot_id,
-        snapshot_id=c.snapshot_id,
     )

@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 
 from monitor.cli import cli
 from tests.support.httpserver import LocalServer
+from tests.support.receiver import WebhookReceiver
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = "<html><head><title>Mali</title></head><body><main><p>{text}</p></main></body></html>"
@@ -104,7 +105,7 @@ def test_config_typo_exits_2_with_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.output == (
         f"monitor: error: {path}: sources[0] (id: fr-mali): unknown key 'intervall'; "
-        "allowed: countries, fetcher, id, interval, kind, options, url, wait_for\n"
+        "allowed: countries, fetcher, id, interval, kind, options, publisher, url, wait_for\n"
     )
     assert "Traceback" not in result.output
 
@@ -269,3 +270,39 @@ def test_ctrl_c_to_the_process_group_stops_a_browser_run_with_exit_0(
     assert "monitor: stopped" in output
     assert "gone-2: failed" in output
     assert "Traceback" not in output and "Connection closed" not in output and "ERROR" not in output
+
+
+def test_run_delivers_the_alert_of_a_change_while_running(tmp_path: Path, http_server: LocalServer) -> None:
+    with WebhookReceiver() as hook:
+        config = tmp_path / "monitor.yaml"
+        config.write_text(
+            f"""
+database: sqlite:///{tmp_path / "monitor.db"}
+defaults: {{timeout: 2s}}
+sources:
+  - {{id: fr-mali, kind: html, url: "{http_server.url("/mali")}", countries: [ML], interval: 1s,
+      publisher: France Diplomatie, options: {{select: main}}}}
+alerts:
+  - {{name: chat, url: "json://127.0.0.1:{hook.port}/hook"}}
+""",
+            encoding="utf-8",
+        )
+        http_server.route("/mali", PAGE.format(text="Il est formellement déconseillé de se rendre au Mali."))
+        process = _monitor("--config", str(config), "run", cwd=tmp_path)
+        deadline = time.monotonic() + 20
+        while http_server.hits("/mali") == 0:
+            assert time.monotonic() < deadline, "no request reached the server"
+            time.sleep(0.05)
+        leave = "Il est recommandé aux ressortissants français de quitter le Mali dès que possible."
+        http_server.route(
+            "/mali", PAGE.format(text=f"Il est formellement déconseillé de se rendre au Mali. {leave}")
+        )
+        [post] = hook.wait_for(1, timeout=20)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=15)
+    assert process.returncode == 0, output
+    assert post.json["title"] == "[CRITICAL] Mali — France Diplomatie: nationals urged to leave"
+    assert leave in post.json["message"]
+    assert post.headers["X-Alert-Id"] == "change-1-chat"
+    assert "alert change-1-chat sent to chat" in output
+    assert len(hook.posts) == 1

@@ -80,7 +80,7 @@ def test_typo_in_source_key_names_file_entry_key_and_allowed() -> None:
     text = VALID.replace("interval: 15m, options", "intervall: 15m, options")
     assert error_of(text) == (
         "config/monitor.yaml: sources[0] (id: fr-mali): unknown key 'intervall'; "
-        "allowed: countries, fetcher, id, interval, kind, options, url, wait_for"
+        "allowed: countries, fetcher, id, interval, kind, options, publisher, url, wait_for"
     )
 
 
@@ -151,11 +151,15 @@ def test_environment_default_value() -> None:
 def test_invalid_apprise_url_names_channel_without_secret() -> None:
     text = VALID.replace("mailto://${SMTP_USER}:${SMTP_PASS}@example.org", "nosuchservice://${SMTP_PASS}@x")
     message = error_of(text)
-    assert (
-        "alerts[0] (name: ops-email): url: 'nosuchservice://${SMTP_PASS}@x' is not a URL apprise supports"
-        in message
-    )
+    assert "alerts[0] (name: ops-email): url: apprise cannot use a nosuchservice:// URL" in message
     assert ENV["SMTP_PASS"] not in message
+
+
+def test_invalid_apprise_url_written_with_a_literal_secret_does_not_echo_it() -> None:
+    text = VALID.replace("mailto://${SMTP_USER}:${SMTP_PASS}@example.org", "mailto://bob:hunter2-literal@")
+    message = error_of(text)
+    assert "alerts[0] (name: ops-email): url: apprise cannot use a mailto:// URL" in message
+    assert "hunter2-literal" not in message
 
 
 def test_not_yaml_and_not_a_mapping() -> None:
@@ -192,3 +196,66 @@ def test_sizes(text: str | int, size: int) -> None:
 def test_bad_durations(bad: object) -> None:
     with pytest.raises(ValueError):
         parse_duration(bad)
+
+
+CHANNEL = 'mailto://${SMTP_USER}:${SMTP_PASS}@example.org", min_class: heightened'
+
+
+def with_channel(extra: str) -> str:
+    return VALID.replace(CHANNEL, f"{CHANNEL}, {extra}")
+
+
+def test_alert_channel_filters_digest_and_delivery_settings() -> None:
+    config = parse(
+        with_channel(
+            "countries: [ml], sources: [cma], kinds: [html], digest: daily, digest_at: '06:30', "
+            "max_attempts: 5, report_failures: true"
+        )
+    )
+    [channel] = config.alerts
+    assert channel.countries == ("ML",)
+    assert channel.sources == ("cma",)
+    assert channel.kinds == ("html",)
+    assert (channel.digest, channel.digest_at.hour, channel.digest_at.minute) == ("daily", 6, 30)
+    assert (channel.max_attempts, channel.report_failures) == (5, True)
+    assert parse(VALID).alerts[0].digest is None
+
+
+def test_unquoted_digest_time_read_by_yaml_as_minutes_is_understood() -> None:
+    # YAML 1.1 reads 06:30 unquoted as the sexagesimal number 390.
+    assert parse(with_channel("digest: daily, digest_at: 06:30")).alerts[0].digest_at.hour == 6
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (
+            "sources: [nope]",
+            "alerts[0] (name: ops-email): sources: unknown source 'nope'; configured: cma, fr-mali",
+        ),
+        ("kinds: [carrier]", "alerts[0] (name: ops-email): kinds: unknown kind 'carrier'; allowed: "),
+        ("digest: weekly", "alerts[0] (name: ops-email): digest: "),
+        (
+            "digest_at: '25:00'",
+            "alerts[0] (name: ops-email): digest_at: expected a UTC time of day such as 07:00",
+        ),
+        ("max_attempts: 0", "alerts[0] (name: ops-email): max_attempts: "),
+        (
+            "min_clas: severe",
+            "alerts[0] (name: ops-email): unknown key 'min_clas'; allowed: countries, digest",
+        ),
+        ("min_class: relaxed", "alerts[0] (name: ops-email): min_class: "),
+    ],
+)
+def test_alert_channel_errors_name_the_channel(extra: str, expected: str) -> None:
+    message = error_of(with_channel(extra))
+    assert expected in message
+    assert ENV["SMTP_PASS"] not in message
+
+
+def test_source_publisher_names_the_source_in_alerts() -> None:
+    config = parse(VALID.replace("countries: [ML], interval: 15m", "countries: [ML], publisher: UK FCDO"))
+    assert config.sources[0].publisher_name == "UK FCDO"
+    assert config.sources[1].publisher_name == "cma"  # the generic kind has no publisher of its own
+    shipped = load(ROOT / "config" / "monitor.yaml", environ={})
+    assert {s.publisher_name for s in shipped.sources} >= {"France Diplomatie", "US State Department", "MSC"}

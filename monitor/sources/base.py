@@ -42,6 +42,9 @@ class Source(ABC):
 
     kind: ClassVar[str]
     title: ClassVar[str]
+    # Who publishes what this kind reads, as alerts name it; generic kinds leave it empty and
+    # alerts fall back to the source's ``publisher`` setting or its id.
+    publisher: ClassVar[str] = ""
     Options: ClassVar[type[BaseModel]] = NoOptions
     default_interval: ClassVar[timedelta] = timedelta(minutes=15)
 

@@ -82,6 +82,7 @@ class CaGacSource(Source):
 
     kind = "ca-gac"
     title = "Global Affairs Canada travel advice (open-data JSON)"
+    publisher = "Global Affairs Canada"
     Options = NoOptions
 
     def parse(self, body: bytes, *, content_type: str | None, url: str) -> list[Record]:

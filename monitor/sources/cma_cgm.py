@@ -48,6 +48,7 @@ class CmaCgmSource(Source):
 
     kind = "cma-cgm"
     title = "CMA CGM news and customer advisories (listing page)"
+    publisher = "CMA CGM"
     Options = CmaCgmOptions
     options: CmaCgmOptions
 

@@ -76,6 +76,7 @@ class DeAaSource(Source):
 
     kind = "de-aa"
     title = "Auswärtiges Amt open data (Reise- und Sicherheitshinweise)"
+    publisher = "Auswärtiges Amt"
     Options = NoOptions
 
     def parse(self, body: bytes, *, content_type: str | None, url: str) -> list[Record]:

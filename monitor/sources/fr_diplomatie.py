@@ -120,6 +120,7 @@ class FrDiplomatieSource(Source):
 
     kind = "fr-diplomatie"
     title = "France Diplomatie – Conseils aux voyageurs (one country)"
+    publisher = "France Diplomatie"
     Options = FrDiplomatieOptions
     options: FrDiplomatieOptions
 

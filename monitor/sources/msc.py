@@ -55,6 +55,7 @@ class MscSource(Source):
 
     kind = "msc"
     title = "MSC customer advisories (listing page)"
+    publisher = "MSC"
     Options = MscOptions
     options: MscOptions
 

@@ -168,6 +168,7 @@ class UkFcdoSource(Source):
 
     kind = "uk-fcdo"
     title = "UK FCDO travel advice (GOV.UK Content API)"
+    publisher = "UK FCDO"
 
     async def fetch(self, fetcher: Fetches, validators: Validators | None) -> Fetched:
         """An item URL: one conditional GET. The index URL: a conditional GET of the index (a 304

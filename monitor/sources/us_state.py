@@ -321,6 +321,7 @@ class UsStateSource(Source):
 
     kind = "us-state"
     title = "US State Department travel advisories (RSS, all destinations)"
+    publisher = "US State Department"
 
     def parse(self, body: bytes, *, content_type: str | None, url: str) -> list[Record]:
         feed = load_feed(body, content_type, source_id=self.id, url=url)

@@ -1,0 +1,356 @@
+"""The durable outbox: alerts are queued in the transaction that writes their change, then taken,
+sent and recorded by the delivery loop.
+
+At-least-once with one row per (change, channel): a row recorded as ``sent`` is never taken
+again. A worker takes due rows by moving their ``next_attempt_at`` forward by a lease (one
+statement; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so workers do not wait on each other); if it
+dies before recording the outcome, the row becomes due again when the lease ends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import aliased
+
+from monitor.alerts.routing import ESCALATIONS, Router
+from monitor.database import (
+    AlertRow,
+    ChangeRow,
+    ContentRow,
+    SnapshotRow,
+    SourceRow,
+    aware_utc,
+    stored_change,
+    transaction,
+)
+from monitor.models import ChangeClass, Record, StoredChange
+
+# Longer than any one delivery can take (apprise's own timeouts are seconds), so a row in flight
+# is never taken by a second worker while the first is still sending it.
+LEASE = timedelta(minutes=10)
+MAX_ERROR_CHARS = 500
+
+
+class _LeaseLostError(Exception):
+    """Rolls back a lease renewal that could not cover every alert of a message."""
+
+
+class AlertStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Purpose(StrEnum):
+    CHANGE = "change"  # tells a channel about a change
+    FAILURE = "failure"  # tells a channel that an alert to another channel could not be delivered
+
+
+@dataclass(frozen=True)
+class QueuedChange:
+    """A change just written, as routing needs it."""
+
+    change_id: int
+    key: str
+    country: str | None
+    change_class: ChangeClass
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One outbox row; ``source_id`` and ``record_key`` are those of its change."""
+
+    id: int
+    key: str
+    channel: str
+    purpose: Purpose
+    status: AlertStatus
+    attempts: int
+    change_id: int
+    change_class: ChangeClass
+    source_id: str
+    record_key: str
+    about_alert_id: int | None
+    batch: str | None
+    created_at: datetime
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class ChangeDetails:
+    """A change with its source's kind and the records on both sides, for rendering a message."""
+
+    change: StoredChange
+    kind: str
+    before: Record | None
+    after: Record
+
+
+def alert_key(purpose: Purpose, subject_id: int, channel: str) -> str:
+    """The stable id of an alert: the same for every attempt, shown in messages so that a
+    duplicate (a crash between sending and recording) can be recognised."""
+    return f"{purpose.value}-{subject_id}-{channel}"
+
+
+def queue(
+    conn: Connection, router: Router, source_id: str, changes: Sequence[QueuedChange], now: datetime
+) -> int:
+    """Queue the alerts about ``changes`` of ``source_id`` inside the caller's transaction.
+
+    Returns the number of alerts queued."""
+    rows: list[dict[str, Any]] = []
+    for change in changes:
+        facts = router.facts(source_id, change.country, change.change_class)
+        escalated: Collection[str] = ()
+        if change.change_class is ChangeClass.RELAXED:
+            escalated = _escalation_channels(conn, source_id, change.key, change.change_id)
+        for planned in router.route(facts, now, escalated):
+            rows.append(
+                {
+                    "key": alert_key(Purpose.CHANGE, change.change_id, planned.channel),
+                    "channel": planned.channel,
+                    "purpose": Purpose.CHANGE.value,
+                    "change_id": change.change_id,
+                    "change_class": change.change_class.value,
+                    "batch": planned.batch,
+                    "created_at": now,
+                    "next_attempt_at": planned.due_at,
+                }
+            )
+    if rows:
+        conn.execute(sa.insert(AlertRow), rows)
+    return len(rows)
+
+
+def _escalation_channels(conn: Connection, source_id: str, key: str, change_id: int) -> set[str]:
+    """The channels alerted to the escalations of (source, key) since its last relaxation."""
+    same = (ChangeRow.source_id == source_id, ChangeRow.key == key, ChangeRow.id < change_id)
+    last_relaxed = (
+        sa.select(sa.func.coalesce(sa.func.max(ChangeRow.id), 0))
+        .where(*same, ChangeRow.change_class == ChangeClass.RELAXED.value)
+        .scalar_subquery()
+    )
+    query = (
+        sa.select(AlertRow.channel)
+        .distinct()
+        .join(ChangeRow, ChangeRow.id == AlertRow.change_id)
+        .where(
+            *same,
+            ChangeRow.id > last_relaxed,
+            ChangeRow.change_class.in_([c.value for c in ESCALATIONS]),
+            AlertRow.purpose == Purpose.CHANGE.value,
+        )
+    )
+    return set(conn.execute(query).scalars())
+
+
+class Outbox:
+    """The outbox of one database. Thread-safe: every method runs in its own transaction."""
+
+    def __init__(self, engine: Engine, shown: str) -> None:
+        self._engine = engine
+        self._shown = shown
+
+    def claim(self, now: datetime, *, lease: timedelta = LEASE, limit: int = 500) -> list[Alert]:
+        """Take the pending alerts due at ``now`` (oldest due first): count an attempt and hold
+        them for ``lease``. The caller records each one's outcome."""
+        now = aware_utc(now, "now")
+        due = (
+            sa.select(AlertRow.id)
+            .where(AlertRow.status == AlertStatus.PENDING.value, AlertRow.next_attempt_at <= now)
+            .order_by(AlertRow.next_attempt_at, AlertRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        taken = (
+            sa.update(AlertRow)
+            .where(AlertRow.id.in_(due.scalar_subquery()))
+            .values(attempts=AlertRow.attempts + 1, next_attempt_at=now + lease)
+            .returning(AlertRow.id)
+        )
+        with self._transaction("take due alerts") as conn:
+            ids = list(conn.execute(taken).scalars())
+            return self._alerts(conn, AlertRow.id.in_(ids)) if ids else []
+
+    def renew(self, alerts: Sequence[Alert], now: datetime, *, lease: timedelta = LEASE) -> bool:
+        """Extend the lease on ``alerts`` (as claimed) to ``now + lease``, all or none.
+
+        False, and nothing changes, when any of them is no longer held by that claim: sent,
+        failed, or claimed again by another worker after the lease ran out (which counted
+        another attempt). Called before each message, so a lease covers one message, not a
+        whole batch."""
+        held = sa.or_(*(sa.and_(AlertRow.id == a.id, AlertRow.attempts == a.attempts) for a in alerts))
+        query = (
+            sa.update(AlertRow)
+            .where(held, AlertRow.status == AlertStatus.PENDING.value)
+            .values(next_attempt_at=aware_utc(now, "now") + lease)
+        )
+        try:
+            with self._transaction("renew the lease on alerts") as conn:
+                if conn.execute(query).rowcount != len(alerts):
+                    raise _LeaseLostError
+        except _LeaseLostError:
+            return False
+        return True
+
+    def mark_sent(self, ids: Collection[int], now: datetime) -> int:
+        """Record alerts as sent; returns how many were still pending (the others are left alone)."""
+        query = (
+            sa.update(AlertRow)
+            .where(AlertRow.id.in_(list(ids)), AlertRow.status == AlertStatus.PENDING.value)
+            .values(status=AlertStatus.SENT.value, sent_at=aware_utc(now, "now"), last_error=None)
+        )
+        with self._transaction("record sent alerts") as conn:
+            return int(conn.execute(query).rowcount)
+
+    def mark_failed_attempt(
+        self,
+        ids: Collection[int],
+        now: datetime,
+        error: str,
+        retry_at: datetime | None,
+        report_to: Sequence[str] = (),
+    ) -> None:
+        """Record a failed attempt: retry at ``retry_at``, or (None) give up: the alerts become
+        ``failed`` and, in the same transaction, each of ``report_to`` gets a failure report
+        (not for failure reports themselves, which would loop)."""
+        values: dict[str, Any] = {"last_error": error[:MAX_ERROR_CHARS]}
+        if retry_at is None:
+            values["status"] = AlertStatus.FAILED.value
+        else:
+            values["next_attempt_at"] = aware_utc(retry_at, "retry_at")
+        query = (
+            sa.update(AlertRow)
+            .where(AlertRow.id.in_(list(ids)), AlertRow.status == AlertStatus.PENDING.value)
+            .values(values)
+            .returning(AlertRow.id, AlertRow.change_id, AlertRow.change_class, AlertRow.purpose)
+        )
+        with self._transaction("record a failed delivery") as conn:
+            updated = conn.execute(query).all()
+            if retry_at is None and report_to:
+                _queue_failure_reports(conn, updated, report_to, aware_utc(now, "now"))
+
+    def retry_failed(self, now: datetime, channels: Collection[str] = ()) -> int:
+        """Make failed alerts (of ``channels``, or all) pending again with a fresh attempt count."""
+        query = sa.update(AlertRow).where(AlertRow.status == AlertStatus.FAILED.value)
+        if channels:
+            query = query.where(AlertRow.channel.in_(list(channels)))
+        query = query.values(
+            status=AlertStatus.PENDING.value, attempts=0, next_attempt_at=aware_utc(now, "now")
+        )
+        with self._transaction("retry failed alerts") as conn:
+            return int(conn.execute(query).rowcount)
+
+    def alerts(self, status: AlertStatus | None = None, limit: int | None = None) -> list[Alert]:
+        """Alerts, newest first; optionally only those with ``status``."""
+        condition = sa.true() if status is None else AlertRow.status == status.value
+        with self._transaction("read alerts") as conn:
+            return self._alerts(conn, condition, limit=limit, newest_first=True)
+
+    def get(self, ids: Collection[int]) -> dict[int, Alert]:
+        with self._transaction("read alerts") as conn:
+            return {a.id: a for a in self._alerts(conn, AlertRow.id.in_(list(ids)))}
+
+    def counts(self) -> dict[str, int]:
+        """The number of alerts per status (every status present, zero included)."""
+        query = sa.select(AlertRow.status, sa.func.count()).group_by(AlertRow.status)
+        with self._transaction("count alerts") as conn:
+            found = dict(conn.execute(query).tuples().all())
+        return {status.value: int(found.get(status.value, 0)) for status in AlertStatus}
+
+    def details(self, change_ids: Collection[int]) -> dict[int, ChangeDetails]:
+        """The changes with their records, by change id."""
+        before, after = aliased(SnapshotRow), aliased(SnapshotRow)
+        before_text, after_text = aliased(ContentRow), aliased(ContentRow)
+        query = (
+            sa.select(
+                ChangeRow.__table__,
+                SourceRow.kind,
+                before_text.text.label("before_text"),
+                after_text.text.label("after_text"),
+            )
+            .join(SourceRow, SourceRow.id == ChangeRow.source_id)
+            .join(after, after.id == ChangeRow.snapshot_id)
+            .join(after_text, after_text.hash == after.content_hash)
+            .outerjoin(before, before.id == ChangeRow.previous_snapshot_id)
+            .outerjoin(before_text, before_text.hash == before.content_hash)
+            .where(ChangeRow.id.in_(list(change_ids)))
+        )
+        with self._transaction("read changes") as conn:
+            rows = conn.execute(query).all()
+        return {row.id: _details(row) for row in rows}
+
+    def _alerts(
+        self, conn: Connection, condition: Any, *, limit: int | None = None, newest_first: bool = False
+    ) -> list[Alert]:
+        order = (AlertRow.id.desc(),) if newest_first else (AlertRow.next_attempt_at, AlertRow.id)
+        query = (
+            sa.select(AlertRow.__table__, ChangeRow.source_id, ChangeRow.key.label("record_key"))
+            .join(ChangeRow, ChangeRow.id == AlertRow.change_id)
+            .where(condition)
+            .order_by(*order)
+            .limit(limit)
+        )
+        return [_alert(row) for row in conn.execute(query)]
+
+    def _transaction(self, action: str) -> AbstractContextManager[Connection]:
+        return transaction(self._engine, self._shown, action)
+
+
+def _queue_failure_reports(
+    conn: Connection, failed: Sequence[sa.Row[Any]], report_to: Sequence[str], now: datetime
+) -> None:
+    rows = [
+        {
+            "key": alert_key(Purpose.FAILURE, row.id, channel),
+            "channel": channel,
+            "purpose": Purpose.FAILURE.value,
+            "change_id": row.change_id,
+            "about_alert_id": row.id,
+            "change_class": row.change_class,
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+        for row in failed
+        if row.purpose == Purpose.CHANGE.value
+        for channel in report_to
+    ]
+    if rows:
+        conn.execute(sa.insert(AlertRow), rows)
+
+
+def _alert(row: sa.Row[Any]) -> Alert:
+    return Alert(
+        id=row.id,
+        key=row.key,
+        channel=row.channel,
+        purpose=Purpose(row.purpose),
+        status=AlertStatus(row.status),
+        attempts=row.attempts,
+        change_id=row.change_id,
+        change_class=ChangeClass(row.change_class),
+        source_id=row.source_id,
+        record_key=row.record_key,
+        about_alert_id=row.about_alert_id,
+        batch=row.batch,
+        created_at=row.created_at,
+        next_attempt_at=row.next_attempt_at,
+        sent_at=row.sent_at,
+        last_error=row.last_error,
+    )
+
+
+def _details(row: sa.Row[Any]) -> ChangeDetails:
+    before = Record.from_json(json.loads(row.before_text)) if row.before_text is not None else None
+    return ChangeDetails(stored_change(row), row.kind, before, Record.from_json(json.loads(row.after_text)))
