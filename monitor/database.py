@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.util import CommandError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Dialect, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -355,3 +356,13 @@ def stored_change(c: sa.Row[Any]) -> StoredChange:
         previous_snapshot_id=c.previous_snapshot_id,
         snapshot_id=c.snapshot_id,
     )
+
+
+def insert_missing(conn: Connection, table: type[Base], rows: Sequence[dict[str, Any]]) -> None:
+    """Insert rows, leaving alone those whose primary or unique key is already stored."""
+    statement: sa.Insert
+    if conn.dialect.name == "postgresql":
+        statement = postgresql.insert(table).on_conflict_do_nothing()
+    else:
+        statement = sqlite.insert(table).on_conflict_do_nothing()
+    conn.execute(statement, rows)

@@ -15,14 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import zlib
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from monitor.alerts.outbox import Outbox, QueuedChange, queue
@@ -37,6 +36,7 @@ from monitor.database import (
     SnapshotRow,
     SourceRow,
     aware_utc,
+    insert_missing,
     masked,
     open_engine,
     stored_change,
@@ -482,7 +482,7 @@ def _write_snapshots(conn: Connection, check: CheckWrite, check_id: int) -> dict
     _check_change_links(check, latest, {s.key for s in fresh})
     if not fresh:
         return {}
-    _insert_missing(conn, ContentRow, [{"hash": hashes[s.key], "text": s.record.canonical()} for s in fresh])
+    insert_missing(conn, ContentRow, [{"hash": hashes[s.key], "text": s.record.canonical()} for s in fresh])
     stored_body = _store_body(conn, check)
     rows = [_snapshot_row(check, s, hashes[s.key], stored_body, check_id) for s in fresh]
     inserted = conn.execute(sa.insert(SnapshotRow).returning(SnapshotRow.key, SnapshotRow.id), rows)
@@ -535,18 +535,8 @@ def _store_body(conn: Connection, check: CheckWrite) -> str | None:
         return None
     hash_ = body_hash(check.body) if check.body_hash is None else check.body_hash
     row = {"hash": hash_, "size": len(check.body), "data": zlib.compress(check.body, 6)}
-    _insert_missing(conn, BodyRow, [row])
+    insert_missing(conn, BodyRow, [row])
     return hash_
-
-
-def _insert_missing(conn: Connection, table: type[Base], rows: Sequence[dict[str, Any]]) -> None:
-    """Insert content-addressed rows, leaving alone those whose key is already stored."""
-    statement: sa.Insert
-    if conn.dialect.name == "postgresql":
-        statement = postgresql.insert(table).on_conflict_do_nothing()
-    else:
-        statement = sqlite.insert(table).on_conflict_do_nothing()
-    conn.execute(statement, rows)
 
 
 def _snapshot_row(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import runpy
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -455,20 +456,9 @@ def test_giving_up_and_queueing_failure_reports_is_one_transaction(store: Store)
     feed.baseline(["ML"])
     feed.change({"ML": ChangeClass.UPDATE}, T0)
     [alert] = store.outbox.claim(T0)
-    with store.engine.begin() as conn:  # the report's key is taken: inserting the report fails
-        conn.execute(
-            sa.insert(AlertRow).values(
-                key=f"failure-{alert.id}-ops",
-                channel="ops",
-                purpose="failure",
-                change_id=alert.change_id,
-                change_class="update",
-                created_at=T0,
-                next_attempt_at=T0 + timedelta(days=1),
-            )
-        )
+    refused: list[str] = [None]  # type: ignore[list-item]  # a report row the database refuses (no channel)
     with pytest.raises(StorageError, match="cannot record a failed delivery"):
-        store.outbox.mark_failed_attempt([alert.id], T0, "HTTP 503", None, report_to=["ops"])
+        store.outbox.mark_failed_attempt([alert.id], T0, "HTTP 503", None, report_to=refused)
     after = store.outbox.get([alert.id])[alert.id]
     assert (after.status, after.last_error) == (AlertStatus.PENDING, None)
 
@@ -938,3 +928,65 @@ def test_a_slow_batch_is_not_sent_again_by_a_second_live_worker(store: Store) ->
 
     Deliverer(config, store, now=clock, send=slow).deliver_due()
     assert sorted(sent) == sorted(a.key for a in store.outbox.alerts())  # each one sent once
+
+
+def test_a_channel_back_after_a_long_outage_gets_what_it_gave_up_on(store: Store) -> None:
+    config = make_config(
+        channels(
+            "chat: min_class: update, max_attempts: 2", "ops: min_class: critical, report_failures: true"
+        )
+    )
+    feed = Feed(store, Router.from_config(config))
+    feed.baseline(["ML", "NE"])
+    first = feed.change({"ML": ChangeClass.UPDATE}, T0)["ML"]
+    clock, down = Clock(), {"chat"}
+    send = FakeSender(config, lambda channel: "connection refused" if channel in down else None)
+    worker = deliverer(config, store, clock, send)
+    for _ in range(2):
+        worker.deliver_due()
+        clock.now += timedelta(hours=1)
+    worker.deliver_due()  # the failure report to ops
+    assert by_key(store)[f"change-{first}-chat"].status is AlertStatus.FAILED
+    assert [s.channel for s in send.sent] == ["ops"]
+
+    # Hours later the channel is back; the next alert to it goes out, and so does the old one.
+    down.clear()
+    clock.now += timedelta(hours=8)
+    second = feed.change({"NE": ChangeClass.UPDATE}, clock.now)["NE"]
+    [new] = worker.deliver_due()
+    assert new.sent and new.message_id == f"change-{second}-chat"
+    [old] = worker.deliver_due()
+    assert old.sent and old.message_id == f"change-{first}-chat"
+    assert [s.alert_id for s in send.to("chat")] == [f"change-{second}-chat", f"change-{first}-chat"]
+    assert store.outbox.counts() == {"pending": 0, "sent": 3, "failed": 0}
+
+
+def test_an_alert_given_up_on_twice_is_reported_once(store: Store) -> None:
+    config = make_config(
+        channels(
+            "chat: min_class: update, max_attempts: 1", "ops: min_class: critical, report_failures: true"
+        )
+    )
+    feed = Feed(store, Router.from_config(config))
+    feed.baseline(["ML"])
+    feed.change({"ML": ChangeClass.UPDATE}, T0)
+    clock = Clock()
+    send = FakeSender(config, lambda channel: "down" if channel == "chat" else None)
+    worker = deliverer(config, store, clock, send)
+    worker.deliver_due()
+    worker.deliver_due()
+    assert store.outbox.retry_failed(clock.now) == 1
+    [again] = worker.deliver_due()
+    assert again.gave_up
+    assert worker.deliver_due() == []
+    assert len(send.to("ops")) == 1
+    assert store.outbox.counts() == {"pending": 0, "sent": 1, "failed": 1}
+
+
+def test_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    benchmark = runpy.run_path(str(Path(__file__).parents[1] / "benchmarks" / "alerts.py"), run_name="bench")
+    benchmark["main"](["-n", "3", "--channels", "2"])
+    output = capsys.readouterr().out
+    assert "queue: 3 changes with 6 alerts" in output
+    assert "deliver: 6 messages to 2 channel(s)" in output and "received 6" in output
+    assert "bytes per alert" in output

@@ -292,6 +292,9 @@ class Deliverer:
         if error is None:
             self._outbox.mark_sent(ids, now)
             log.info("alert %s sent to %s", message_id, name)
+            # The channel works again: what it gave up on during the outage goes out now.
+            if revived := self._outbox.retry_failed(now, [name]):
+                log.info("%s is reachable again: %d failed alerts queued again", name, revived)
             return Delivery(name, ids, message_id, title, None)
         attempts = max(a.attempts for a in group)
         gave_up = channel is None or attempts >= channel.max_attempts

@@ -29,6 +29,7 @@ from monitor.database import (
     SnapshotRow,
     SourceRow,
     aware_utc,
+    insert_missing,
     stored_change,
     transaction,
 )
@@ -327,7 +328,8 @@ def _queue_failure_reports(
         for channel in report_to
     ]
     if rows:
-        conn.execute(sa.insert(AlertRow), rows)
+        # An alert retried and given up on again was already reported: one report is enough.
+        insert_missing(conn, AlertRow, rows)
 
 
 def _alert(row: sa.Row[Any]) -> Alert:
