@@ -25,6 +25,7 @@ from apprise.plugins.email import NotifyEmail
 from monitor.alerts import applog
 from monitor.alerts.outbox import LEASE, Alert, ChangeDetails, Purpose
 from monitor.alerts.render import (
+    SEVERITY,
     AlertView,
     Message,
     format_utc,
@@ -348,15 +349,8 @@ def _message_id(group: Sequence[Alert]) -> str:
 
 
 def _highest(group: Sequence[Alert]) -> ChangeClass:
-    order = [
-        ChangeClass.CRITICAL,
-        ChangeClass.SEVERE,
-        ChangeClass.HEIGHTENED,
-        ChangeClass.RELAXED,
-        ChangeClass.UPDATE,
-    ]
     classes = {a.change_class for a in group}
-    return next((c for c in order if c in classes), ChangeClass.NOISE)
+    return next(c for c in SEVERITY if c in classes)
 
 
 def _period_label(batch: str) -> str:

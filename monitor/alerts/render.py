@@ -31,7 +31,7 @@ FAILURE_ERROR_CHARS = 1000
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 # Most urgent first. ``relaxed`` ranks above routine updates: a lowered level is news to act on.
-_SEVERITY = (
+SEVERITY = (
     ChangeClass.CRITICAL,
     ChangeClass.SEVERE,
     ChangeClass.HEIGHTENED,
@@ -39,7 +39,7 @@ _SEVERITY = (
     ChangeClass.UPDATE,
     ChangeClass.NOISE,
 )
-_RANK = {change_class: rank for rank, change_class in enumerate(_SEVERITY)}
+_RANK = {change_class: rank for rank, change_class in enumerate(SEVERITY)}
 
 # (background, text) of the class badge; amber needs dark text to stay legible.
 _BADGE_COLOURS = {
