@@ -37,13 +37,13 @@ from monitor.alerts.render import (
 from monitor.alerts.routing import failure_recipients
 from monitor.config import AlertChannel, Config
 from monitor.models import ChangeClass, Notice, Record
+from monitor.pipeline import Clock, utcnow
 from monitor.sources import REGISTRY
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
 applog.isolate()  # apprise's services log secrets; only what a send captures is kept, scrubbed
 
-Clock = Callable[[], datetime]
 # (apprise URL, message, stable alert id, change class) -> None when sent, else what went wrong
 # (secret-free). Tests and other transports can stand in for apprise here.
 Sender = Callable[[str, Message, str, ChangeClass | None], str | None]
@@ -52,16 +52,12 @@ FIRST_RETRY = timedelta(seconds=30)
 MAX_RETRY = timedelta(hours=1)
 MAX_PARALLEL_CHANNELS = 8
 
-_NOTIFY_TYPES = {
+_NOTIFY_TYPES: dict[ChangeClass | None, apprise.NotifyType] = {
     ChangeClass.CRITICAL: apprise.NotifyType.FAILURE,
     ChangeClass.SEVERE: apprise.NotifyType.FAILURE,
     ChangeClass.HEIGHTENED: apprise.NotifyType.WARNING,
     ChangeClass.RELAXED: apprise.NotifyType.SUCCESS,
 }
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def backoff(attempt: int, rand: float) -> timedelta:
@@ -112,9 +108,7 @@ def apprise_send(url: str, message: Message, alert_id: str, change_class: Change
         sent = notifier.notify(
             body=message.html if email else message.text,
             title=message.title,
-            notify_type=_NOTIFY_TYPES.get(change_class, apprise.NotifyType.INFO)
-            if change_class
-            else apprise.NotifyType.INFO,
+            notify_type=_NOTIFY_TYPES.get(change_class, apprise.NotifyType.INFO),
             body_format=apprise.NotifyFormat.HTML if email else apprise.NotifyFormat.TEXT,
         )
     if sent:
@@ -237,8 +231,23 @@ class Deliverer:
             by_channel.setdefault(group[0].channel, []).append(group)
         workers = max(1, min(MAX_PARALLEL_CHANNELS, len(by_channel)))
         with ThreadPoolExecutor(workers, thread_name_prefix="deliver") as pool:
-            done = pool.map(lambda gs: [self._deliver(g, details, about) for g in gs], by_channel.values())
-            return [delivery for channel in done for delivery in channel if delivery is not None]
+            done = pool.map(lambda gs: self._deliver_channel(gs, details, about), by_channel.values())
+            return [delivery for channel in done for delivery in channel]
+
+    def _deliver_channel(
+        self,
+        groups: Sequence[Sequence[Alert]],
+        details: Mapping[int, ChangeDetails],
+        about: Mapping[int, Alert],
+    ) -> list[Delivery]:
+        """One channel's messages, in order. When one goes through, the channel works again:
+        what it gave up on during an outage is queued again for the next pass."""
+        results = [d for d in (self._deliver(g, details, about) for g in groups) if d is not None]
+        if any(d.sent for d in results):
+            name = results[0].channel
+            if revived := self._outbox.retry_failed(self._now(), [name]):
+                log.info("%s is reachable again: %d failed alerts queued again", name, revived)
+        return results
 
     def _deliver(
         self, group: Sequence[Alert], details: Mapping[int, ChangeDetails], about: Mapping[int, Alert]
@@ -293,9 +302,6 @@ class Deliverer:
         if error is None:
             self._outbox.mark_sent(ids, now)
             log.info("alert %s sent to %s", message_id, name)
-            # The channel works again: what it gave up on during the outage goes out now.
-            if revived := self._outbox.retry_failed(now, [name]):
-                log.info("%s is reachable again: %d failed alerts queued again", name, revived)
             return Delivery(name, ids, message_id, title, None)
         attempts = max(a.attempts for a in group)
         gave_up = channel is None or attempts >= channel.max_attempts
