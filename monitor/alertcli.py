@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -17,10 +17,11 @@ from rich.console import Console
 from rich.table import Table
 
 from monitor.alerts.delivery import Deliverer, Delivery, masked_url, send_test
-from monitor.alerts.outbox import Alert, AlertStatus
+from monitor.alerts.outbox import Alert, AlertStatus, Purpose
 from monitor.cliutil import Context, MonitorGroup, iso, json_option, when
 from monitor.config import Config
 from monitor.errors import ConfigError
+from monitor.health import duration_text
 from monitor.store import Store
 
 
@@ -57,7 +58,8 @@ def alerts_test(obj: Context, channels: tuple[str, ...]) -> None:
 @json_option
 @click.pass_obj
 def alerts_list(obj: Context, status: str | None, limit: int, as_json: bool) -> None:
-    """Show the outbox, newest first: each alert's channel, change, status and attempts."""
+    """Show the outbox, newest first: each alert's channel, change or source health, status,
+    attempts, and how long it took from publication to detection and from detection to sending."""
     config = obj.config()
     store = obj.open_store(config)
     try:
@@ -69,25 +71,38 @@ def alerts_list(obj: Context, status: str | None, limit: int, as_json: bool) -> 
         click.echo(json.dumps([_alert_json(a) for a in alerts], indent=2, ensure_ascii=False))
         return
     table = Table(
-        "id", "channel", "status", "tries", "class", "change", "queued", "next / sent", "last error"
+        "id",
+        "channel",
+        "status",
+        "tries",
+        "class",
+        "about",
+        "queued",
+        "next / sent",
+        "published→detected",
+        "detected→sent",
+        "last error",
     )
     for a in alerts:
+        published, sent = _latencies(a)
         table.add_row(
             str(a.id),
             a.channel,
-            a.status.value if a.purpose.value == "change" else f"{a.status.value} (failure report)",
+            f"{a.status.value} (failure report)" if a.purpose is Purpose.FAILURE else a.status.value,
             str(a.attempts),
-            a.change_class.value,
-            f"{a.source_id} {a.record_key}",
+            a.change_class.value if a.change_class else f"source {a.health_state}",
+            f"{a.source_id} {a.record_key}" if a.record_key is not None else f"{a.source_id} (health)",
             when(a.created_at),
             when(a.sent_at)
             if a.sent_at
             else when(a.next_attempt_at)
             if a.status is AlertStatus.PENDING
             else "-",
+            _span(published),
+            _span(sent),
             a.last_error or "",
         )
-    Console(width=max(Console().width, 140)).print(table)
+    Console(width=max(Console().width, 160)).print(table)
     click.echo(", ".join(f"{n} {s}" for s, n in counts.items()))
 
 
@@ -134,7 +149,26 @@ def _check_channels(config: Config, names: Sequence[str]) -> None:
             )
 
 
+def _latencies(alert: Alert) -> tuple[timedelta | None, timedelta | None]:
+    """(the publisher's own time -> our detection, detection -> sent); None when not known."""
+    published = alert.detected_at - alert.published_at if alert.published_at else None
+    sent = alert.sent_at - alert.detected_at if alert.sent_at else None
+    return published, sent
+
+
+def _span(span: timedelta | None) -> str:
+    if span is None:
+        return "-"
+    # A publisher's clock (or a date without a time) can put publication after our detection.
+    return f"-{duration_text(-span)}" if span < timedelta(0) else duration_text(span)
+
+
+def _seconds(span: timedelta | None) -> float | None:
+    return None if span is None else round(span.total_seconds(), 3)
+
+
 def _alert_json(alert: Alert) -> dict[str, Any]:
+    published, sent = _latencies(alert)
     return {
         "id": alert.id,
         "key": alert.key,
@@ -143,7 +177,9 @@ def _alert_json(alert: Alert) -> dict[str, Any]:
         "status": alert.status.value,
         "attempts": alert.attempts,
         "change_id": alert.change_id,
-        "class": alert.change_class.value,
+        "class": alert.change_class.value if alert.change_class else None,
+        "health_event_id": alert.health_event_id,
+        "health_state": alert.health_state,
         "source_id": alert.source_id,
         "record_key": alert.record_key,
         "about_alert_id": alert.about_alert_id,
@@ -152,4 +188,8 @@ def _alert_json(alert: Alert) -> dict[str, Any]:
         "next_attempt_at": iso(alert.next_attempt_at) if alert.status is AlertStatus.PENDING else None,
         "sent_at": iso(alert.sent_at),
         "last_error": alert.last_error,
+        "published_at": iso(alert.published_at),
+        "detected_at": iso(alert.detected_at),
+        "published_to_detected_seconds": _seconds(published),
+        "detected_to_sent_seconds": _seconds(sent),
     }

@@ -38,7 +38,9 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from monitor.errors import BlockedError, FetchError
 from monitor.http import (
+    HostPacer,
     HttpSettings,
+    RetryLaterError,
     host_key,
     looks_blocked,
     status_error,
@@ -151,13 +153,18 @@ class BrowserFetcher:
     Each fetch gets its own browser context (cookies, storage and cache start empty) and page,
     closed afterwards. At most ``min(settings.concurrency, MAX_PAGES)`` pages are open at once,
     at most ``settings.per_host`` per host:port. ``executable`` is the Chromium to run (see
-    :func:`find_browser`). Use it from a single event loop; :meth:`aclose` (or leaving
+    :func:`find_browser`). With a ``pacer`` (the HTTP fetcher's), each page load waits for its
+    host's turn and a 429/503 Retry-After holds back the host's later requests; the resources a
+    page loads itself are not paced. Use it from a single event loop; :meth:`aclose` (or leaving
     ``async with``) stops the browser and the Playwright driver.
     """
 
-    def __init__(self, settings: HttpSettings, *, executable: str | None = None) -> None:
+    def __init__(
+        self, settings: HttpSettings, *, executable: str | None = None, pacer: HostPacer | None = None
+    ) -> None:
         self._settings = settings
         self._executable = executable
+        self._pacer = pacer
         self._pages = asyncio.Semaphore(min(settings.concurrency, MAX_PAGES))
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._lock = asyncio.Lock()
@@ -202,10 +209,12 @@ class BrowserFetcher:
         is returned as sent instead. ``validators`` make the request for the main document
         conditional; a 304 gives an empty body and keeps the sent validators the answer does
         not repeat. ``settings.timeout`` bounds the fetch from the moment it holds its slots
-        (starting the browser is not counted). Raises :class:`BlockedError` for 403 and for a
-        bot-challenge page still showing when the wait ends, :class:`RetryLaterError` for 429
-        and 503, :class:`FetchError` for everything else (no browser, timeout, network, other
-        HTTP errors, oversized pages). Errors carry ``source_id`` and ``url``.
+        and its host's turn (starting the browser is not counted). Raises :class:`BlockedError`
+        for 403 and for a bot-challenge page still showing when the wait ends,
+        :class:`RetryLaterError` for 429 and 503 and for a host whose Retry-After outlasts the
+        pacer's ``max_wait`` (then nothing is loaded), :class:`FetchError` for everything else
+        (no browser, timeout, network, other HTTP errors, oversized pages). Errors carry
+        ``source_id`` and ``url``.
         """
         try:
             return await self._fetch(url, validators, wait_for)
@@ -215,25 +224,40 @@ class BrowserFetcher:
 
     async def _fetch(self, url: str, validators: Validators | None, wait_for: str | None) -> Fetched:
         host = host_key(url)
-        browser = await self._running_browser()
-        # The host slot comes first so that a fetch queued behind a busy host holds no page slot.
-        async with self._host_semaphore(host), self._pages:
-            timeout = self._settings.timeout
-            try:
-                async with asyncio.timeout(timeout + _BACKSTOP_GRACE):
-                    context = await browser.new_context(
-                        user_agent=self._user_agent, service_workers="block", accept_downloads=False
-                    )
-                    try:
-                        visit = _Visit(context, self._settings, url, validators, _Deadline(timeout))
-                        return await visit.run(wait_for)
-                    finally:
-                        with contextlib.suppress(PlaywrightError):
-                            await context.close()
-            except TimeoutError:
-                raise FetchError(f"timed out after {timeout:g}s") from None
-            except PlaywrightError as exc:
-                raise FetchError(f"the browser failed: {_first_line(exc)}") from None
+        # The host slot comes first so that a fetch queued behind a busy host (or waiting for its
+        # turn) holds no page slot; the turn comes before the browser, which a host that asked
+        # to be left alone then does not start.
+        async with self._host_semaphore(host):
+            if self._pacer is not None:
+                await self._pacer.wait_turn(host)
+            browser = await self._running_browser()
+            async with self._pages:
+                try:
+                    return await self._visit(browser, url, validators, wait_for)
+                except RetryLaterError as exc:
+                    if self._pacer is not None and exc.retry_after is not None:
+                        self._pacer.defer(host, exc.retry_after)
+                    raise
+
+    async def _visit(
+        self, browser: Browser, url: str, validators: Validators | None, wait_for: str | None
+    ) -> Fetched:
+        timeout = self._settings.timeout
+        try:
+            async with asyncio.timeout(timeout + _BACKSTOP_GRACE):
+                context = await browser.new_context(
+                    user_agent=self._user_agent, service_workers="block", accept_downloads=False
+                )
+                try:
+                    visit = _Visit(context, self._settings, url, validators, _Deadline(timeout))
+                    return await visit.run(wait_for)
+                finally:
+                    with contextlib.suppress(PlaywrightError):
+                        await context.close()
+        except TimeoutError:
+            raise FetchError(f"timed out after {timeout:g}s") from None
+        except PlaywrightError as exc:
+            raise FetchError(f"the browser failed: {_first_line(exc)}") from None
 
     def _host_semaphore(self, host: str) -> asyncio.Semaphore:
         if host not in self._hosts:

@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import signal
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,16 +16,17 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from monitor import config as config_module
+from monitor import logs
 from monitor import store as store_module
 from monitor.alertcli import alerts_group, deliver_now
+from monitor.checkview import print_reports
 from monitor.classify import classify_texts, read_batch, read_input
 from monitor.cliutil import Context, MonitorGroup, iso, json_option, when
-from monitor.pipeline import CheckReport, check_sources, parse_file
+from monitor.pipeline import check_sources, parse_file
 from monitor.rules import KINDS, Kind
-from monitor.scheduler import run_forever
+from monitor.servicecli import run, status
 from monitor.sources import REGISTRY
-from monitor.store import SourceStatus, Store
+from monitor.store import SourceStatus
 
 
 @click.group(cls=MonitorGroup)
@@ -40,18 +38,21 @@ from monitor.store import SourceStatus, Store
 )
 @click.option("--database", metavar="URL", help="Database URL; overrides the configuration's `database`.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging and tracebacks on errors.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines on stderr as text, or one JSON object per line for log shippers.",
+)
 @click.version_option(package_name="advisory-monitor")
 @click.pass_context
-def cli(ctx: click.Context, config_path: Path | None, database: str | None, verbose: bool) -> None:
+def cli(
+    ctx: click.Context, config_path: Path | None, database: str | None, verbose: bool, log_format: str
+) -> None:
     """Watch travel advisories and carrier notices; record and classify every change."""
     ctx.obj = Context(config_path, database, verbose)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for noisy in ("apscheduler", "httpx", "httpcore", "alembic"):
-        logging.getLogger(noisy).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logs.configure(verbose, "json" if log_format == "json" else "text")
 
 
 @cli.command()
@@ -68,7 +69,7 @@ def check(obj: Context, source_ids: tuple[str, ...], as_json: bool) -> None:
     store = obj.open_store(config)
     try:
         reports = asyncio.run(check_sources(config, store, source_ids))
-        _print_reports(reports, as_json)
+        print_reports(reports, as_json)
         deliveries = deliver_now(config, store, quiet=as_json)
     finally:
         store.close()
@@ -122,41 +123,6 @@ def config_check(obj: Context) -> None:
         f"{config.path}: OK — {len(config.sources)} sources ({', '.join(kinds) or 'none'}), "
         f"{len(config.countries)} watched countries, {len(config.alerts)} alert channels"
     )
-
-
-@cli.command()
-@click.option("--once", is_flag=True, help="Check every source once, print the table and exit.")
-@click.pass_obj
-def run(obj: Context, once: bool) -> None:
-    """Run the monitor: check every source now and then at its interval, until Ctrl-C / SIGTERM.
-
-    With --once, one cycle, then exit code 1 when any source failed."""
-    config = obj.config()
-    store = obj.open_store(config)
-    try:
-        if once:
-            reports = asyncio.run(check_sources(config, store))
-            _print_reports(reports, as_json=False)
-            deliveries = deliver_now(config, store)
-            if any(not report.outcome.ok for report in reports) or not all(d.sent for d in deliveries):
-                sys.exit(1)
-            return
-        click.echo(
-            f"monitor: watching {len(config.sources)} sources; database {_masked(store)}; Ctrl-C to stop",
-            err=True,
-        )
-        asyncio.run(_run_until_signal(config, store))
-        click.echo("monitor: stopped", err=True)
-    finally:
-        store.close()
-
-
-async def _run_until_signal(config: config_module.Config, store: Store) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    await run_forever(config, store, stop, _log_report)
 
 
 @cli.group(name="db", cls=MonitorGroup)
@@ -255,66 +221,8 @@ def kinds(as_json: bool) -> None:
 
 
 cli.add_command(alerts_group)
-
-
-def _log_report(report: CheckReport) -> None:
-    logging.getLogger("monitor.check").info("%s", _report_line(report))
-
-
-def _report_line(report: CheckReport) -> str:
-    detail = report.error or _changes_text(report)
-    status = f" HTTP {report.http_status}" if report.http_status else ""
-    line = f"{report.source_id}: {report.outcome}{status} in {report.duration_ms} ms"
-    if report.consecutive_failures > 1:
-        line += f" ({report.consecutive_failures} failures in a row)"
-    return f"{line}: {detail}" if detail else line
-
-
-def _changes_text(report: CheckReport) -> str:
-    parts = [f"{c.key} {c.change_class}: {'; '.join(c.reasons)}" for c in report.changes]
-    parts += [f"{key} first snapshot" for key in report.new_keys]
-    return " | ".join(parts)
-
-
-def _print_reports(reports: Sequence[CheckReport], as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps([_report_json(r) for r in reports], indent=2, ensure_ascii=False))
-        return
-    table = Table("source", "outcome", "HTTP", "ms", "what changed / why it failed")
-    for r in reports:
-        table.add_row(
-            r.source_id,
-            str(r.outcome),
-            str(r.http_status or "-"),
-            str(r.duration_ms),
-            r.error or _changes_text(r) or "-",
-        )
-    Console(width=max(Console().width, 120)).print(table)
-    failed = sum(not r.outcome.ok for r in reports)
-    changed = sum(len(r.changes) for r in reports)
-    click.echo(f"{len(reports)} sources checked, {changed} changes, {failed} failed")
-
-
-def _report_json(report: CheckReport) -> dict[str, Any]:
-    return {
-        "source_id": report.source_id,
-        "outcome": str(report.outcome),
-        "started_at": report.started_at.isoformat(),
-        "duration_ms": report.duration_ms,
-        "http_status": report.http_status,
-        "error": report.error,
-        "new": list(report.new_keys),
-        "changes": [
-            {
-                "key": c.key,
-                "class": str(c.change_class),
-                "reasons": list(c.reasons),
-                "level_before": c.level_before,
-                "level_after": c.level_after,
-            }
-            for c in report.changes
-        ],
-    }
+cli.add_command(run)
+cli.add_command(status)
 
 
 def _status_json(status: SourceStatus, broken_after: int) -> dict[str, Any]:
@@ -332,10 +240,6 @@ def _status_json(status: SourceStatus, broken_after: int) -> dict[str, Any]:
         "last_change_class": status.last_change_class,
         "levels": status.levels,
     }
-
-
-def _masked(store: Store) -> str:
-    return store.url_for_display
 
 
 def main() -> None:

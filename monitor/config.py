@@ -48,7 +48,7 @@ _SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "kib": 2**10, "mib
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-def parse_duration(value: object) -> timedelta:
+def parse_duration(value: object, *, allow_zero: bool = False) -> timedelta:
     """``15m``, ``30s``, ``1h``, ``2d``, ``500ms`` or a number of seconds -> timedelta."""
     if isinstance(value, timedelta):
         return value
@@ -58,8 +58,8 @@ def parse_duration(value: object) -> timedelta:
     if not match:
         raise ValueError(f"expected a duration such as 30s, 15m, 1h; got {value!r}")
     seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
-    if seconds <= 0:
-        raise ValueError(f"a duration must be positive; got {value!r}")
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        raise ValueError(f"a duration must be {'zero or more' if allow_zero else 'positive'}; got {value!r}")
     return timedelta(seconds=seconds)
 
 
@@ -95,7 +95,12 @@ def _http_url(value: object) -> str:
     return value.strip()
 
 
+def _duration_or_zero(value: object) -> timedelta:
+    return parse_duration(value, allow_zero=True)
+
+
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+DurationOrZero = Annotated[timedelta, BeforeValidator(_duration_or_zero)]
 Size = Annotated[int, BeforeValidator(parse_size)]
 Country = Annotated[str, BeforeValidator(_country_code)]
 HttpUrl = Annotated[str, BeforeValidator(_http_url)]
@@ -107,16 +112,53 @@ class _Strict(BaseModel):
 
 
 class Defaults(_Strict):
-    """Settings every source inherits unless it sets its own."""
+    """Settings every source inherits unless it sets its own.
 
-    interval: Duration = timedelta(minutes=15)
+    ``interval`` unset: each kind's own (15 minutes for ministries, 60 for carriers)."""
+
+    interval: Duration | None = None
     timeout: Duration = timedelta(seconds=30)
     user_agent: str | None = None
     max_body: Size = 5_000_000
     concurrency: int = Field(16, ge=1, le=1000)
     per_host: int = Field(2, ge=1, le=100)
+    host_spacing: DurationOrZero = timedelta(seconds=1)
+    max_backoff: Duration = timedelta(hours=6)
     failures_before_broken: int = Field(3, ge=1, le=1000)
     browser_path: str | None = None
+
+
+def _bind_address(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8765; got {value!r}")
+    host, sep, port = value.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8765; got {value!r}")
+    return f"{host}:{int(port)}"
+
+
+BindAddress = Annotated[str, BeforeValidator(_bind_address)]
+
+
+class Service(_Strict):
+    """How ``monitor run`` behaves as a long-running service.
+
+    A worker holds a source it checks for ``lease`` and renews the lease every ``heartbeat``
+    while the check runs; a worker that dies leaves its sources to the others when the lease
+    ends. On SIGTERM, checks in flight and the delivery of due alerts get ``shutdown_grace``
+    to finish. ``http``: where
+    ``/healthz`` and ``/metrics`` are served (``--http`` overrides it)."""
+
+    lease: Duration = timedelta(seconds=60)
+    heartbeat: Duration = timedelta(seconds=10)
+    shutdown_grace: Duration = timedelta(seconds=5)
+    http: BindAddress | None = None
+
+    @model_validator(mode="after")
+    def _heartbeat_within_lease(self) -> Service:
+        if self.heartbeat * 2 > self.lease:
+            raise ValueError("heartbeat must be at most half the lease, so a live worker keeps its sources")
+        return self
 
 
 class SourceConfig(_Strict):
@@ -193,6 +235,7 @@ class AlertChannel(_Strict):
     digest_at: TimeOfDay = dtime(7, 0)
     max_attempts: int = Field(12, ge=1, le=1000)
     report_failures: bool = False
+    health: bool = True  # tell this channel when one of its sources stops or starts working again
 
     @property
     def threshold(self) -> ChangeClass:
@@ -211,6 +254,7 @@ class Config(_Strict):
 
     database: str = "sqlite:///data/monitor.db"
     defaults: Defaults = Defaults()
+    service: Service = Service()
     countries: tuple[Country, ...] = ()
     sources: tuple[SourceConfig, ...] = ()
     alerts: tuple[AlertChannel, ...] = ()
@@ -229,7 +273,8 @@ class Config(_Strict):
         raise ConfigError(f"{self.path}: no source with id {source_id!r}; configured: {known}")
 
     def interval_of(self, source: SourceConfig) -> timedelta:
-        return source.interval or self.defaults.interval
+        """The source's own interval, else ``defaults.interval``, else its kind's default."""
+        return source.interval or self.defaults.interval or REGISTRY[source.kind].default_interval
 
 
 def default_path() -> Path:
@@ -436,6 +481,7 @@ def _model_at(loc: Sequence[Any]) -> type[BaseModel]:
         "defaults": Defaults,
         "sources": SourceConfig,
         "alerts": AlertChannel,
+        "service": Service,
     }
     return models.get(names[0], Config) if len(names) == 1 else Config
 

@@ -94,6 +94,14 @@ class SourceRow(Base):
     consecutive_failures: Mapped[int] = mapped_column(default=0, server_default="0")
     last_success_at: Mapped[datetime | None]
     last_change_at: Mapped[datetime | None]
+    # Shared scheduling: when the next check is due, and which worker holds the source until when.
+    next_check_at: Mapped[datetime | None]
+    lease_owner: Mapped[str | None]
+    lease_until: Mapped[datetime | None]
+    # "ok" or "unhealthy"; a change of state is recorded in ``health_events`` and alerted once.
+    health: Mapped[str] = mapped_column(default="ok", server_default="ok")
+    health_reason: Mapped[str | None] = mapped_column(sa.Text)
+    health_since: Mapped[datetime | None]
 
 
 class CheckRow(Base):
@@ -167,6 +175,7 @@ class ChangeRow(Base):
     diff: Mapped[str] = mapped_column(sa.Text)
     level_before: Mapped[int | None]
     level_after: Mapped[int | None]
+    published_at: Mapped[datetime | None]  # the publisher's own update time of the new record
 
 
 class PendingRow(Base):
@@ -183,7 +192,9 @@ class PendingRow(Base):
 class AlertRow(Base):
     """The outbox: one message to deliver to one channel, written with the change that causes it.
 
-    ``key`` is unique, so a (change, channel) pair is queued once; ``status`` goes ``pending`` ->
+    An alert is about a change (``change_id``) or a source's health event (``health_event_id``);
+    a failure report carries those of the alert it reports on. ``key`` is unique, so a (change,
+    channel) or (health event, channel) pair is queued once; ``status`` goes ``pending`` ->
     ``sent`` (never back) or ``failed`` (after the channel's last attempt; ``monitor alerts retry``
     makes it ``pending`` again). A pending row is sendable from ``next_attempt_at`` on; a worker
     that takes it moves that time forward by a lease, so another worker leaves it alone while it
@@ -199,10 +210,13 @@ class AlertRow(Base):
     id: Mapped[int] = mapped_column(_Id, primary_key=True)
     key: Mapped[str] = mapped_column(unique=True)
     channel: Mapped[str]
-    purpose: Mapped[str]  # "change", or "failure": a report that another alert could not be delivered
-    change_id: Mapped[int] = mapped_column(_Id, sa.ForeignKey("changes.id"))
+    # "change", "health" (a source stopped or started working again), or "failure": a report
+    # that another alert could not be delivered.
+    purpose: Mapped[str]
+    change_id: Mapped[int | None] = mapped_column(_Id, sa.ForeignKey("changes.id"))
+    health_event_id: Mapped[int | None] = mapped_column(_Id, sa.ForeignKey("health_events.id"))
     about_alert_id: Mapped[int | None] = mapped_column(_Id, sa.ForeignKey("alerts.id"))
-    change_class: Mapped[str]
+    change_class: Mapped[str | None]  # the change's class; None for a health alert
     batch: Mapped[str | None]  # the digest period this alert is part of, None: sent on its own
     status: Mapped[str] = mapped_column(default="pending", server_default="pending")
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
@@ -210,6 +224,33 @@ class AlertRow(Base):
     next_attempt_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class HealthEventRow(Base):
+    """A source becoming unhealthy (with the reason) or recovering: what health alerts are about."""
+
+    __tablename__ = "health_events"
+    __table_args__ = (sa.Index("ix_health_events_source_at", "source_id", "at"),)
+
+    id: Mapped[int] = mapped_column(_Id, primary_key=True)
+    source_id: Mapped[str] = mapped_column(sa.ForeignKey("sources.id"))
+    at: Mapped[datetime]
+    state: Mapped[str]  # "unhealthy" or "recovered"
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class WorkerRow(Base):
+    """One ``monitor run`` process, kept alive by its heartbeat; ``monitor status`` lists them."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(primary_key=True)
+    host: Mapped[str]
+    pid: Mapped[int]
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    state: Mapped[str]  # "running", "stopping" or "stopped"
+    sources: Mapped[int] = mapped_column(default=0, server_default="0")  # checks in flight
 
 
 # --- opening and migrating ----------------------------------------------------------------------
@@ -355,6 +396,7 @@ def stored_change(c: sa.Row[Any]) -> StoredChange:
         level_after=c.level_after,
         previous_snapshot_id=c.previous_snapshot_id,
         snapshot_id=c.snapshot_id,
+        published_at=c.published_at,
     )
 
 

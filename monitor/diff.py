@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 
 from monitor.models import Record
 
@@ -76,3 +77,17 @@ def _unified(before: Record, after: Record) -> str:
         lines = difflib.unified_diff(old.get(name, []), new.get(name, []), name, name, n=1, lineterm="")
         chunks.extend(lines)
     return "\n".join(chunks)
+
+
+def publication_time(before: Record, after: Record) -> datetime | None:
+    """The publisher's own time for the change from ``before`` to ``after``, or None.
+
+    A ministry's "updated" (else "published") date counts only when it moved, else it dates an
+    earlier edit; for a carrier record, the newest date among its new or re-worded notices.
+    """
+    stamp_after = after.updated_at or after.published_at
+    if stamp_after is not None and stamp_after != (before.updated_at or before.published_at):
+        return stamp_after
+    old = {(n.id, n.status, n.title) for n in before.notices}
+    dated = [n.published_at for n in after.notices if n.published_at and (n.id, n.status, n.title) not in old]
+    return max(dated, default=None)

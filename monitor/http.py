@@ -3,15 +3,18 @@
 One :class:`Fetcher` wraps one shared client for the whole process. Every failure comes out as a
 :class:`~monitor.errors.FetchError` (a :class:`~monitor.errors.BlockedError` for refusals and
 bot challenges) whose message is a human reason; messages never carry more than the URL.
+One :class:`HostPacer` per process spaces the requests to each host and keeps its Retry-After.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import socket
 import ssl
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -62,7 +65,9 @@ class HttpSettings:
     ``timeout`` (seconds) bounds each network step and also the whole fetch, body included
     (time spent queueing for a concurrency slot is not counted).
     ``max_body`` caps the decoded body in bytes. ``concurrency`` fetches run at once, at most
-    ``per_host`` of them against one host:port. Raises ValueError for values that cannot work.
+    ``per_host`` of them against one host:port, and requests to one host:port start at least
+    ``host_spacing`` seconds apart (see :class:`HostPacer`). Raises ValueError for values that
+    cannot work.
     """
 
     timeout: float = 30.0
@@ -71,10 +76,13 @@ class HttpSettings:
     concurrency: int = 16
     per_host: int = 2
     max_redirects: int = 5
+    host_spacing: float = 1.0
 
     def __post_init__(self) -> None:
         if self.timeout <= 0 or self.max_body < 0 or self.max_redirects < 0:
             raise ValueError("timeout must be positive; max_body and max_redirects not negative")
+        if not self.host_spacing >= 0:
+            raise ValueError("host_spacing must not be negative")
         if self.concurrency < 1 or self.per_host < 1:
             raise ValueError("concurrency and per_host must be at least 1")
 
@@ -97,6 +105,76 @@ class RetryLaterError(FetchError):
     ) -> None:
         super().__init__(message, source_id=source_id, url=url, status=status)
         self.retry_after = retry_after
+
+
+class HostPacer:
+    """A minimum spacing between the starts of requests to one host:port, and the hosts'
+    Retry-After. Shared by the HTTP and the browser fetcher of one process; one event loop.
+
+    ``spacing`` seconds (0: none) separate the starts of two requests to one host. A host's
+    Retry-After (:meth:`defer`) holds back every request to it until it has passed, unless that
+    is more than ``max_wait`` seconds away: then :meth:`wait_turn` raises
+    :class:`RetryLaterError` at once, so that the source is rescheduled instead of holding a
+    slot. ``clock`` (monotonic seconds) and ``sleep`` are injectable for tests. Raises
+    ValueError for a negative ``spacing`` or ``max_wait``.
+    """
+
+    def __init__(
+        self,
+        spacing: float,
+        *,
+        max_wait: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if not (spacing >= 0 and max_wait >= 0):
+            raise ValueError("spacing and max_wait must not be negative")
+        self._spacing = spacing
+        self._max_wait = max_wait
+        self._clock = clock
+        self._sleep = sleep
+        self._next: dict[str, float] = {}  # the earliest start of the host's next request
+        self._deferred: dict[str, float] = {}  # no request to the host before this time
+
+    async def wait_turn(self, host: str) -> None:
+        """Take ``host``'s next slot and sleep until it comes.
+
+        Concurrent callers get successive slots, ``spacing`` apart. A slot taken is used even if
+        the caller is cancelled while it waits. Raises :class:`RetryLaterError` (``retry_after``:
+        the seconds left) without waiting when the host's Retry-After ends more than
+        ``max_wait`` seconds from now.
+        """
+        while True:
+            now = self._clock()
+            self._refuse_long_deferral(host, now)
+            slot = max(now, self._next.get(host, now), self._deferred.get(host, now))
+            self._next[host] = slot + self._spacing
+            if slot <= now:
+                return
+            await self._sleep(slot - now)
+            # A Retry-After that arrived while this caller slept applies to it too.
+            if self._deferred.get(host, -math.inf) <= self._clock():
+                return
+
+    def defer(self, host: str, seconds: float) -> None:
+        """No request to ``host`` before ``seconds`` from now; a deferral only ever grows longer."""
+        until = self._clock() + seconds
+        if until > self._deferred.get(host, -math.inf):
+            self._deferred[host] = until
+
+    def _refuse_long_deferral(self, host: str, now: float) -> None:
+        left = self._deferred.get(host, now) - now
+        if left > self._max_wait:
+            raise RetryLaterError(
+                f"{host} asked to be left alone for another {math.ceil(left)} s (Retry-After)",
+                retry_after=left,
+            )
+
+
+def pacer_for(settings: HttpSettings) -> HostPacer:
+    """The process's pacer: ``settings.host_spacing`` apart; a Retry-After longer than
+    ``settings.timeout`` is not waited for."""
+    return HostPacer(settings.host_spacing, max_wait=settings.timeout)
 
 
 @cache
@@ -160,12 +238,17 @@ def looks_blocked(status: int, body: bytes) -> str | None:
 class Fetcher:
     """Fetches URLs through one shared client, within the limits of :class:`HttpSettings`.
 
-    Use it from a single event loop. :meth:`aclose` (or leaving ``async with``) closes the client.
+    With a ``pacer``, each request waits for its host's turn and a 429/503 Retry-After holds
+    back the host's later requests. Use it from a single event loop. :meth:`aclose` (or leaving
+    ``async with``) closes the client.
     """
 
-    def __init__(self, client: httpx.AsyncClient, settings: HttpSettings) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, settings: HttpSettings, pacer: HostPacer | None = None
+    ) -> None:
         self._client = client
         self._settings = settings
+        self._pacer = pacer
         self._all = asyncio.Semaphore(settings.concurrency)
         self._hosts: dict[str, asyncio.Semaphore] = {}
 
@@ -187,8 +270,10 @@ class Fetcher:
 
         Returns a :class:`Fetched` for 2xx and 304 (a 304 has an empty body and keeps the sent
         validators the answer does not repeat). ``elapsed`` counts from when the fetch got its
-        concurrency slots. Raises :class:`BlockedError` for 403 and bot-challenge pages,
-        :class:`RetryLaterError` for 429 and 503, and :class:`FetchError` for every other
+        concurrency slots; waiting for them or for the host's turn is not part of the timeout.
+        Raises :class:`BlockedError` for 403 and bot-challenge pages, :class:`RetryLaterError`
+        for 429 and 503 and for a host whose Retry-After outlasts the pacer's ``max_wait`` (then
+        nothing is sent), and :class:`FetchError` for every other
         failure: timeout, connection, redirects, other HTTP errors, truncated, oversized or
         undecodable bodies. Errors carry ``source_id`` and ``url``.
         """
@@ -201,16 +286,28 @@ class Fetcher:
 
     async def _fetch(self, url: str, validators: Validators | None) -> Fetched:
         host = host_key(url)
-        # The host slot comes first so that a fetch queued behind a busy host holds no global slot.
-        async with self._host_semaphore(host), self._all:
-            started = time.perf_counter()
-            try:
-                async with asyncio.timeout(self._settings.timeout):
-                    return await self._exchange(url, validators, started)
-            except (TimeoutError, httpx.TimeoutException):
-                raise FetchError(f"timed out after {self._settings.timeout:g}s") from None
-            except httpx.HTTPError as exc:
-                raise FetchError(self._transport_reason(exc)) from exc
+        # The host slot comes first so that a fetch queued behind a busy host (or waiting for its
+        # turn) holds no global slot.
+        async with self._host_semaphore(host):
+            if self._pacer is not None:
+                await self._pacer.wait_turn(host)
+            async with self._all:
+                try:
+                    return await self._timed_exchange(url, validators)
+                except RetryLaterError as exc:
+                    if self._pacer is not None and exc.retry_after is not None:
+                        self._pacer.defer(host, exc.retry_after)
+                    raise
+
+    async def _timed_exchange(self, url: str, validators: Validators | None) -> Fetched:
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self._settings.timeout):
+                return await self._exchange(url, validators, started)
+        except (TimeoutError, httpx.TimeoutException):
+            raise FetchError(f"timed out after {self._settings.timeout:g}s") from None
+        except httpx.HTTPError as exc:
+            raise FetchError(self._transport_reason(exc)) from exc
 
     def _host_semaphore(self, host: str) -> asyncio.Semaphore:
         if host not in self._hosts:

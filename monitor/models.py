@@ -239,6 +239,7 @@ class Change:
     diff: str
     level_before: int | None
     level_after: int | None
+    published_at: datetime | None = None  # the publisher's own time for this change, when it gives one
 
 
 @dataclass(frozen=True)
@@ -256,3 +257,4 @@ class StoredChange:
     level_after: int | None
     previous_snapshot_id: int | None
     snapshot_id: int
+    published_at: datetime | None = None

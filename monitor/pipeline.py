@@ -11,8 +11,8 @@ import logging
 import mimetypes
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,11 +22,14 @@ from pydantic import ValidationError
 from monitor.alerts.routing import Router
 from monitor.classify import classify, text_supports_level_change
 from monitor.config import Config, SourceConfig
-from monitor.diff import RecordDiff, diff_records
+from monitor.diff import RecordDiff, diff_records, publication_time
 from monitor.errors import BlockedError, ConfigError, FetchError, ParseError
-from monitor.http import Fetcher, HttpSettings, build_client
+from monitor.health import Verdict, after_check
+from monitor.http import Fetcher, HttpSettings, RetryLaterError, build_client, pacer_for
 from monitor.models import Change, ChangeClass, Fetched, Outcome, Record, Validators
 from monitor.rules import RuleSet, load_rules
+from monitor.schedule import next_check
+from monitor.sharedfetch import SharedFetches
 from monitor.sources import Source, build
 from monitor.sources.base import Fetches
 from monitor.store import (
@@ -65,6 +68,8 @@ class CheckReport:
     changes: tuple[Change, ...] = ()
     new_keys: tuple[str, ...] = ()
     consecutive_failures: int = 0
+    next_check_at: datetime | None = None
+    bytes: int = 0  # received
 
 
 @dataclass(frozen=True)
@@ -84,17 +89,22 @@ def http_settings(config: Config) -> HttpSettings:
         max_body=defaults.max_body,
         concurrency=defaults.concurrency,
         per_host=defaults.per_host,
+        host_spacing=defaults.host_spacing.total_seconds(),
     )
     return replace(settings, user_agent=defaults.user_agent) if defaults.user_agent else settings
 
 
 class FetcherPool:
-    """The fetchers of one run: the shared HTTP client always, a browser once a source needs one."""
+    """The fetchers of one run: the shared HTTP client always, a browser once a source needs one.
+
+    Both keep one pacer: requests to one host start ``defaults.host_spacing`` apart, and a
+    host's Retry-After holds back every source on that host."""
 
     def __init__(self, config: Config, transport: httpx.AsyncBaseTransport | None = None) -> None:
         self._config = config
         self._settings = http_settings(config)
-        self._http = Fetcher(build_client(self._settings, transport=transport), self._settings)
+        self._pacer = pacer_for(self._settings)
+        self._http = Fetcher(build_client(self._settings, transport=transport), self._settings, self._pacer)
         self._browser: BrowserFetcher | None = None
 
     def for_source(self, source: Source) -> Fetches:
@@ -103,13 +113,38 @@ class FetcherPool:
         if self._browser is None:
             from monitor.browser import BrowserFetcher
 
-            self._browser = BrowserFetcher(self._settings, executable=self._config.defaults.browser_path)
+            self._browser = BrowserFetcher(
+                self._settings, executable=self._config.defaults.browser_path, pacer=self._pacer
+            )
         return _WaitingBrowser(self._browser, source.config.wait_for)
+
+    def batch(self) -> Batch:
+        """Fetchers for one batch of checks: a document several sources read is fetched once."""
+        return Batch(self)
 
     async def aclose(self) -> None:
         await self._http.aclose()
         if self._browser is not None:
             await self._browser.aclose()
+
+
+class Batch:
+    """The fetchers of one batch of checks (one cycle): each URL is requested once per fetcher."""
+
+    def __init__(self, pool: FetcherPool) -> None:
+        self._pool = pool
+        self._shared: dict[tuple[str, str | None], SharedFetches] = {}
+
+    def for_source(self, source: Source) -> Fetches:
+        key = (source.config.fetcher, source.config.wait_for)
+        if key not in self._shared:
+            self._shared[key] = SharedFetches(self._pool.for_source(source))
+        return self._shared[key]
+
+    @property
+    def requests(self) -> int:
+        """How many requests the batch really made."""
+        return sum(shared.requests for shared in self._shared.values())
 
 
 @dataclass(frozen=True)
@@ -142,7 +177,8 @@ async def check_sources(
     pool = FetcherPool(config, transport)
     try:
         policy = Policy.from_config(config)
-        checks = (check_source(s, pool.for_source(s), store, now, policy=policy) for s in sources)
+        batch = pool.batch()
+        checks = (check_source(s, batch.for_source(s), store, now, policy=policy) for s in sources)
         return list(await asyncio.gather(*checks))
     finally:
         await pool.aclose()
@@ -150,32 +186,68 @@ async def check_sources(
 
 @dataclass(frozen=True)
 class Policy:
-    """How checks judge what they find: the phrase rules, when a source counts as broken, and
-    which alert channels hear of a change."""
+    """How checks judge what they find: the phrase rules, when a source counts as broken, which
+    alert channels hear of a change, and when each source is due again."""
 
     broken_after: int = 3
     rules: RuleSet | None = None  # None: the built-in rules
     router: Router | None = None  # None: no alerts are queued
+    intervals: Mapping[str, timedelta] = field(default_factory=dict)  # absent: not scheduled
+    max_backoff: timedelta = timedelta(hours=6)
 
     @classmethod
     def from_config(cls, config: Config) -> Policy:
         """Raises RulesError (a ConfigError) when a configured rule file is invalid."""
         rules = load_rules(config.rule_paths()) if config.rules else None
-        return cls(config.defaults.failures_before_broken, rules, Router.from_config(config))
+        return cls(
+            config.defaults.failures_before_broken,
+            rules,
+            Router.from_config(config),
+            {source.id: config.interval_of(source) for source in config.sources},
+            config.defaults.max_backoff,
+        )
+
+    def due_after(
+        self, source_id: str, started: datetime, finished: datetime, failures: int, retry_after: float | None
+    ) -> datetime | None:
+        """When the source is due again after a check; None for a source without an interval."""
+        interval = self.intervals.get(source_id)
+        if interval is None:
+            return None
+        return next_check(
+            started=started,
+            finished=finished,
+            interval=interval,
+            failures=failures,
+            max_backoff=self.max_backoff,
+            retry_after=retry_after,
+        )
 
 
 async def check_source(
-    source: Source, fetcher: Fetches, store: Store, now: Clock = utcnow, *, policy: Policy = Policy()
+    source: Source,
+    fetcher: Fetches,
+    store: Store,
+    now: Clock = utcnow,
+    *,
+    policy: Policy = Policy(),
+    lease_owner: str | None = None,
 ) -> CheckReport:
-    """Check one source once and record the result. Never raises for source problems.
+    """Check one source once and record the result, with when it is due again (see
+    :mod:`monitor.schedule`) and, for ``lease_owner``, the end of that worker's lease on it.
+    Never raises for source problems.
 
     When the check is the ``policy.broken_after``-th failure in a row, a warning says the source is
-    broken (once per streak; ``monitor sources`` shows it until a check succeeds)."""
+    broken (once per streak; ``monitor sources`` shows it until a check succeeds). The check's
+    health verdict (:func:`monitor.health.after_check`) is saved with it: a source that becomes
+    unhealthy, or works again, is alerted once to the channels that hear of its health."""
     started, clock = now(), time.perf_counter()
     state = store.source_state(source.id)
     result = await _attempt(source, fetcher, store, state.validators, policy.rules)
     failures = 0 if result.outcome.ok else state.consecutive_failures + 1
     duration_ms = round((time.perf_counter() - clock) * 1000)
+    due = policy.due_after(source.id, started, now(), failures, result.retry_after)
+    verdict = after_check(result.outcome, failures, policy.broken_after, result.error)
     report = _save(
         store,
         source,
@@ -184,6 +256,9 @@ async def check_source(
         duration_ms=duration_ms,
         failures=failures,
         router=policy.router,
+        next_check_at=due,
+        lease_owner=lease_owner,
+        health=verdict,
     )
     if failures == policy.broken_after:
         log.warning("%s: source broken: %d consecutive failed checks (%s)", source.id, failures, result.error)
@@ -197,6 +272,7 @@ class _Result:
     found: Comparison = Comparison()
     status: int | None = None
     error: str | None = None
+    retry_after: float | None = None  # seconds the publisher asked us to wait (429/503)
 
 
 async def _attempt(
@@ -206,7 +282,8 @@ async def _attempt(
         fetched = await source.fetch(fetcher, validators)
     except FetchError as exc:
         outcome = Outcome.BLOCKED if isinstance(exc, BlockedError) else Outcome.FAILED
-        return _Result(outcome, status=exc.status, error=exc.message)
+        retry_after = exc.retry_after if isinstance(exc, RetryLaterError) else None
+        return _Result(outcome, status=exc.status, error=exc.message, retry_after=retry_after)
     if fetched.not_modified:
         return _Result(Outcome.NOT_MODIFIED, fetched)
     try:
@@ -304,7 +381,15 @@ def compare(
             holds.append(Hold(record.key, digest))
             continue
         releases += [record.key] if record.key in pending else []
-        change = Change(record.key, change_class, reasons, diff.unified, diff.level_before, diff.level_after)
+        change = Change(
+            record.key,
+            change_class,
+            reasons,
+            diff.unified,
+            diff.level_before,
+            diff.level_after,
+            publication_time(before.record, record),
+        )
         snapshots.append(SnapshotWrite(record.key, record))
         changes.append(ChangeWrite(record.key, change))
     return Comparison(tuple(snapshots), tuple(changes), tuple(holds), tuple(releases))
@@ -326,6 +411,9 @@ def _save(
     duration_ms: int,
     failures: int,
     router: Router | None,
+    next_check_at: datetime | None = None,
+    lease_owner: str | None = None,
+    health: Verdict | None = None,
 ) -> CheckReport:
     fetched = result.fetched
     body = fetched.body if fetched and not fetched.not_modified else None
@@ -346,6 +434,9 @@ def _save(
             changes=result.found.changes,
             holds=result.found.holds,
             releases=result.found.releases,
+            next_check_at=next_check_at,
+            lease_owner=lease_owner,
+            health=health,
         ),
         router,
     )
@@ -360,4 +451,6 @@ def _save(
         changes=tuple(c.change for c in result.found.changes),
         new_keys=tuple(s.key for s in result.found.snapshots if s.key not in changed_keys),
         consecutive_failures=failures,
+        next_check_at=next_check_at,
+        bytes=len(fetched.body) if fetched else 0,
     )

@@ -19,7 +19,7 @@ from collections.abc import Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -42,7 +42,12 @@ from monitor.database import (
     stored_change,
     transaction,
 )
+from monitor.health import Verdict
+from monitor.healthstore import record as record_health
 from monitor.models import Change, Outcome, Record, StoredChange, Validators
+
+if TYPE_CHECKING:
+    from monitor.service.claims import Claims
 
 _CONFIGURED = (SourceRow.id, SourceRow.kind, SourceRow.url, SourceRow.active)
 # Error texts are kept for diagnosis, not as archives: a bounded size keeps failing checks small too.
@@ -117,6 +122,9 @@ class CheckWrite:
     changes: tuple[ChangeWrite, ...] = ()
     holds: tuple[Hold, ...] = ()
     releases: tuple[str, ...] = ()  # keys whose held change is dropped (reverted, or confirmed now)
+    next_check_at: datetime | None = None  # when the source is due again; None: left as stored
+    lease_owner: str | None = None  # the worker whose lease on the source this check ends
+    health: Verdict | None = None  # what the check says about the source's health; None: nothing
 
 
 @dataclass(frozen=True)
@@ -261,6 +269,13 @@ class Store:
         """The alert outbox in the same database."""
         return Outbox(self._engine, self._shown)
 
+    @property
+    def claims(self) -> Claims:
+        """The shared schedule (leases on sources, workers) in the same database."""
+        from monitor.service.claims import Claims
+
+        return Claims(self._engine, self._shown)
+
     def save_check(self, check: CheckWrite, router: Router | None = None) -> int:
         """Record one check in one transaction and return its id.
 
@@ -270,6 +285,8 @@ class Store:
         ``last_error`` set, everything else kept. Snapshots, their contents and body, and changes
         are written as described on :class:`SnapshotWrite` and :class:`ChangeWrite`. With a
         ``router``, the alerts about the changes are queued in the outbox in the same transaction.
+        A ``check.health`` verdict that changes the source's state is recorded, with its health
+        alerts, in the same transaction too (see :func:`monitor.healthstore.record`).
 
         Raises ``KeyError`` for an unknown source, ``ValueError`` for a naive ``started_at``, a
         failed check carrying snapshots or changes, mismatched keys, a body not matching
@@ -288,6 +305,8 @@ class Store:
                     queue(conn, router, check.source_id, _queued(check, change_ids), check.started_at)
             if check.holds or check.releases:
                 _write_pending(conn, check)
+            if check.health is not None:
+                record_health(conn, check.source_id, check.health, check.started_at, router)
         return check_id
 
     def pending(self, source_id: str) -> dict[str, str]:
@@ -451,6 +470,14 @@ def _update_source_after(conn: Connection, check: CheckWrite) -> None:
             "consecutive_failures": SourceRow.consecutive_failures + 1,
             "last_error": _error_text(check),
         }
+    if check.next_check_at is not None:
+        values["next_check_at"] = aware_utc(check.next_check_at, "next_check_at")
+    if check.lease_owner is not None:
+        mine = SourceRow.lease_owner == check.lease_owner
+        values |= {
+            "lease_owner": sa.case((mine, None), else_=SourceRow.lease_owner),
+            "lease_until": sa.case((mine, None), else_=SourceRow.lease_until),
+        }
     result = conn.execute(sa.update(SourceRow).where(SourceRow.id == check.source_id).values(values))
     if result.rowcount != 1:
         raise KeyError(check.source_id)
@@ -566,6 +593,7 @@ def _change_row(check: CheckWrite, write: ChangeWrite, previous_id: int, snapsho
         "diff": change.diff,
         "level_before": change.level_before,
         "level_after": change.level_after,
+        "published_at": change.published_at,
     }
 
 

@@ -17,17 +17,17 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
 from monitor.alerts.delivery import Deliverer
 from monitor.alerts.outbox import Alert, AlertStatus, Purpose
-from monitor.config import Config, loads
+from monitor.config import Config
 from monitor.models import ChangeClass, Outcome
 from monitor.pipeline import CheckReport, check_sources
 from monitor.store import Store
+from tests.support.configs import uk_mali_config
 from tests.support.httpserver import LocalServer
 from tests.support.mqtt import Subscriber, broker_or_skip
 from tests.support.ports import free_port
@@ -68,19 +68,6 @@ def store(database_url: str) -> Iterator[Store]:
 def sqlite_store(sqlite_url: str) -> Iterator[Store]:
     with Store.open(sqlite_url) as store:
         yield store
-
-
-def make_config(server: LocalServer, alerts: str) -> Config:
-    """The UK's Mali page served by ``server``, and the ``alerts`` section given (YAML list items)."""
-    text = f"""
-defaults: {{timeout: 2s}}
-sources:
-  - {{id: uk-mali, kind: html, url: "{server.url("/mali")}", countries: [ML], publisher: UK FCDO,
-      options: {{select: .advice}}}}
-alerts:
-{alerts}
-"""
-    return loads(text, path=Path("t.yaml"), environ={})
 
 
 def check(config: Config, store: Store) -> CheckReport:
@@ -132,7 +119,7 @@ def test_email_is_multipart_with_the_subject_the_facts_and_the_alert_id(
 ) -> None:
     with SmtpServer() as smtp:
         url = f"mailto://127.0.0.1:{smtp.port}?{FROM_TO}"
-        config = make_config(http_server, f'  - {{name: mail, url: "{url}"}}')
+        config = uk_mali_config(http_server, f'  - {{name: mail, url: "{url}"}}')
         critical_change(http_server, config, store)
         [delivery] = Deliverer(config, store).deliver_due()
         assert delivery.sent, delivery.error
@@ -168,7 +155,7 @@ def test_email_to_a_server_that_starts_late_is_retried_and_the_password_never_sh
     password = "S3cr3t-pass"
     port = free_port()
     url = f"mailto://alerts:{password}@127.0.0.1:{port}?{FROM_TO}"
-    config = make_config(http_server, f'  - {{name: mail, url: "{url}"}}')
+    config = uk_mali_config(http_server, f'  - {{name: mail, url: "{url}"}}')
     critical_change(http_server, config, store)
     clock = Clock()
     worker = deliverer(config, store, clock)
@@ -201,7 +188,7 @@ def test_email_to_a_server_that_starts_late_is_retried_and_the_password_never_sh
 
 def test_webhook_gets_a_plain_text_message_and_the_alert_id(http_server: LocalServer, store: Store) -> None:
     with WebhookReceiver() as hook:
-        config = make_config(http_server, f'  - {{name: chat, url: "json://127.0.0.1:{hook.port}/hook"}}')
+        config = uk_mali_config(http_server, f'  - {{name: chat, url: "json://127.0.0.1:{hook.port}/hook"}}')
         critical_change(http_server, config, store)
         [delivery] = Deliverer(config, store).deliver_due()
         assert delivery.sent, delivery.error
@@ -218,7 +205,7 @@ def test_webhook_that_fails_twice_gets_the_alert_once_after_backoff(
     http_server: LocalServer, store: Store
 ) -> None:
     with WebhookReceiver() as hook:
-        config = make_config(http_server, f'  - {{name: chat, url: "json://127.0.0.1:{hook.port}/hook"}}')
+        config = uk_mali_config(http_server, f'  - {{name: chat, url: "json://127.0.0.1:{hook.port}/hook"}}')
         critical_change(http_server, config, store)
         hook.fail_next(2)  # 503 Service Unavailable
         clock = Clock()
@@ -262,7 +249,7 @@ def test_ntfy_to_a_self_hosted_server_posts_the_title_and_message(
     # publishes as JSON to the server's root with the topic in the body.
     with WebhookReceiver() as hook:
         url = f"ntfy://127.0.0.1:{hook.port}/advisories"
-        config = make_config(http_server, f'  - {{name: phone, url: "{url}"}}')
+        config = uk_mali_config(http_server, f'  - {{name: phone, url: "{url}"}}')
         critical_change(http_server, config, sqlite_store)
         [delivery] = Deliverer(config, sqlite_store).deliver_due()
         assert delivery.sent, delivery.error
@@ -277,7 +264,7 @@ def test_ntfy_to_a_self_hosted_server_posts_the_title_and_message(
 def test_mqtt_publishes_the_alert_to_the_topic(http_server: LocalServer, sqlite_store: Store) -> None:
     host, port = broker_or_skip()
     topic = f"advisories/test-{uuid.uuid4().hex}"
-    config = make_config(http_server, f'  - {{name: bus, url: "mqtt://{host}:{port}/{topic}"}}')
+    config = uk_mali_config(http_server, f'  - {{name: bus, url: "mqtt://{host}:{port}/{topic}"}}')
     critical_change(http_server, config, sqlite_store)
     with Subscriber(topic, (host, port)) as subscriber:
         [delivery] = Deliverer(config, sqlite_store).deliver_due()
@@ -298,7 +285,7 @@ def test_mqtt_publishes_the_alert_to_the_topic(http_server: LocalServer, sqlite_
 def test_a_failing_channel_never_holds_up_the_others(http_server: LocalServer, sqlite_store: Store) -> None:
     down = free_port()
     with WebhookReceiver() as hook:
-        config = make_config(
+        config = uk_mali_config(
             http_server,
             f'  - {{name: mail, url: "mailto://127.0.0.1:{down}?{FROM_TO}"}}\n'
             f'  - {{name: chat, url: "json://127.0.0.1:{hook.port}/hook"}}',
@@ -321,7 +308,7 @@ def test_routing_decides_who_hears_of_an_escalation_and_its_relaxation(
 ) -> None:
     with WebhookReceiver() as hook:
         base = f"json://127.0.0.1:{hook.port}"
-        config = make_config(
+        config = uk_mali_config(
             http_server,
             f'  - {{name: mali-desk, url: "{base}/mali-desk", countries: [ML]}}\n'
             f'  - {{name: duty-officer, url: "{base}/duty-officer", min_class: critical}}\n'
@@ -371,7 +358,7 @@ def test_an_alert_that_cannot_be_delivered_is_reported_to_the_failure_channels(
 ) -> None:
     password = "Sup3rS3cret"
     with WebhookReceiver() as hook:
-        config = make_config(
+        config = uk_mali_config(
             http_server,
             f'  - {{name: bad, url: "json://ops:{password}@127.0.0.1:{free_port()}/hook", max_attempts: 2}}\n'
             f'  - {{name: ops, url: "json://127.0.0.1:{hook.port}/ops", report_failures: true,'
@@ -466,7 +453,7 @@ def test_the_error_stored_for_one_channel_never_holds_another_channels_secret(
     token = "abcdefTOKEN12345"
     answer = threading.Event()
     with _GatedFailingHook(answer) as slow:
-        config = make_config(
+        config = uk_mali_config(
             http_server,
             f'  - {{name: slow, url: "json://127.0.0.1:{slow.port}/hook"}}\n'
             f'  - {{name: team, url: "mmost://127.0.0.1:{free_port()}/{token}"}}',

@@ -31,9 +31,10 @@ import pytest
 from monitor.alerts.outbox import AlertStatus
 from monitor.alerts.routing import Router
 from monitor.config import Config, load
-from monitor.models import Change, ChangeClass, Outcome, Record, Section
+from monitor.models import Change, ChangeClass, Outcome
 from monitor.store import ChangeWrite, CheckWrite, SnapshotWrite, Store
 from tests.support.receiver import Post, WebhookReceiver
+from tests.support.records import versioned_record
 
 SCRIPT = Path(__file__).resolve().parent / "support" / "deliver_loop.py"
 SEED = int(os.environ.get("MONITOR_CRASH_SEED", "20260301"))
@@ -135,7 +136,9 @@ class Kill:
 
 def queue_alerts(store: Store, config: Config, count: int) -> set[str]:
     """``count`` changes of one source in one check, each queued for the one channel."""
-    records = {f"K{i:03d}": [_record(f"K{i:03d}", version) for version in (0, 1)] for i in range(count)}
+    records = {
+        f"K{i:03d}": [versioned_record(f"K{i:03d}", version) for version in (0, 1)] for i in range(count)
+    }
     router = Router.from_config(config)
     store.save_check(_check(T0, Outcome.NEW, [SnapshotWrite(k, r[0]) for k, r in records.items()], []))
     store.save_check(
@@ -153,16 +156,6 @@ def queue_alerts(store: Store, config: Config, count: int) -> set[str]:
     keys = {a.key for a in store.outbox.alerts()}
     assert len(keys) == count
     return keys
-
-
-def _record(key: str, version: int) -> Record:
-    return Record(
-        key=key,
-        title=f"Advice {key}",
-        url=f"https://example.org/{key}",
-        level=2 + version,
-        sections=(Section("summary", f"Version {version} of {key}."),),
-    )
 
 
 def _check(

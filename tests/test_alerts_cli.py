@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -22,6 +23,8 @@ import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
 from monitor.cli import cli
+from monitor.database import ChangeRow
+from monitor.store import Store
 from tests.support.httpserver import LocalServer
 from tests.support.ports import free_port
 from tests.support.receiver import WebhookReceiver
@@ -288,6 +291,79 @@ def test_check_delivers_the_alert_of_the_change_it_found(tmp_path: Path, http_se
     assert [row["status"] for row in listed(config)] == ["sent", "sent"]
 
 
+def test_alerts_list_shows_health_alerts_and_both_latencies(tmp_path: Path, http_server: LocalServer) -> None:
+    with WebhookReceiver() as hook:
+        config = write_config(
+            tmp_path, http_server, f'  - {{name: chat, url: "json://127.0.0.1:{hook.port}/hook"}}'
+        )
+        assert publish(http_server, config, BEFORE).exit_code == 0
+        http_server.route("/mali", "down", status=500)
+        failing = [invoke(config, "check") for _ in range(3)]
+        [down] = hook.wait_for(1)
+        back = publish(http_server, config, AFTER)
+        posts = hook.wait_for(3)
+
+    assert [r.exit_code for r in failing] == [1, 1, 1]
+    assert (
+        "alert health-1-chat sent to chat: [source unhealthy] uk-mali — UK FCDO: 3 checks in a row failed\n"
+        in (failing[2].stdout)
+    )
+    assert down.headers["X-Alert-Id"] == "health-1-chat"
+    assert back.exit_code == 0, back.output
+    assert sorted(p.headers["X-Alert-Id"] for p in posts) == [
+        "change-1-chat",
+        "health-1-chat",
+        "health-2-chat",
+    ]
+    assert "[source recovered] uk-mali — UK FCDO: works again after " in back.stdout
+
+    # The publisher's own time of the change, as a kind that reads one would have stored it.
+    with Store.open(f"sqlite:///{tmp_path / 'm.db'}") as store:
+        [change] = store.changes()
+        with store.engine.begin() as conn:
+            published = change.detected_at - timedelta(hours=2, minutes=5)
+            conn.execute(sa.update(ChangeRow).values(published_at=published))
+
+    recovered, about_change, unhealthy = listed(config)
+    assert [row["key"] for row in (recovered, about_change, unhealthy)] == [
+        "health-2-chat",
+        "change-1-chat",
+        "health-1-chat",
+    ]
+    assert (unhealthy["purpose"], unhealthy["class"], unhealthy["health_state"]) == (
+        "health",
+        None,
+        "unhealthy",
+    )
+    assert (unhealthy["source_id"], unhealthy["record_key"], unhealthy["change_id"]) == (
+        "uk-mali",
+        None,
+        None,
+    )
+    assert isinstance(unhealthy["health_event_id"], int)
+    assert unhealthy["published_at"] is None and unhealthy["published_to_detected_seconds"] is None
+    assert recovered["health_state"] == "recovered"
+    for row in (recovered, about_change, unhealthy):
+        assert row["status"] == "sent"
+        sent_after = row["detected_to_sent_seconds"]
+        assert isinstance(sent_after, float) and 0 <= sent_after < 60
+    assert about_change["class"] == "critical"
+    assert about_change["published_to_detected_seconds"] == 2 * 3600 + 5 * 60
+    assert about_change["published_at"] == published.isoformat()
+
+    table = invoke(config, "alerts", "list")
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    assert "published→detected" in table.stdout and "detected→sent" in table.stdout
+    [change_line] = [line for line in lines if "uk-mali ML" in line]
+    assert "critical" in change_line and "2 h 5 min" in change_line
+    health_lines = [line for line in lines if "uk-mali (health)" in line]
+    assert len(health_lines) == 2
+    assert "source recovered" in health_lines[0] and "source unhealthy" in health_lines[1]
+    assert all(re.search(r"│ - +│ \d+ s +│", line) for line in health_lines), health_lines
+    assert "0 pending, 3 sent, 0 failed" in table.stdout
+
+
 # --- configuration errors ---------------------------------------------------------------------
 
 
@@ -301,8 +377,8 @@ def test_check_delivers_the_alert_of_the_change_it_found(tmp_path: Path, http_se
         ),
         pytest.param(
             '{name: x, url: "json://127.0.0.1:9/hook", min_clas: severe}',
-            "alerts[0] (name: x): unknown key 'min_clas'; allowed: countries, digest, digest_at, kinds, "
-            "max_attempts, min_class, name, report_failures, sources, url",
+            "alerts[0] (name: x): unknown key 'min_clas'; allowed: countries, digest, digest_at, health, "
+            "kinds, max_attempts, min_class, name, report_failures, sources, url",
             id="unknown-key",
         ),
         pytest.param(

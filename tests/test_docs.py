@@ -59,16 +59,17 @@ def test_yaml_examples_in_readme_are_valid() -> None:
 
 
 def test_every_config_key_is_documented() -> None:
-    from monitor.config import AlertChannel, Config, Defaults, SourceConfig
+    from monitor.config import AlertChannel, Config, Defaults, Service, SourceConfig
 
     for prefix, model in (
         ("", Config),
         ("defaults.", Defaults),
         ("sources[].", SourceConfig),
         ("alerts[].", AlertChannel),
+        ("service.", Service),
     ):
         for name in model.model_fields:
-            if name not in ("path", "defaults", "sources", "alerts"):
+            if name not in ("path", "defaults", "sources", "alerts", "service"):
                 assert f"`{prefix}{name}`" in README, f"{prefix}{name} is not documented in README.md"
 
 

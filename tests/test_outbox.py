@@ -24,6 +24,7 @@ from monitor.alerts.routing import Planned, Router
 from monitor.config import Config, loads
 from monitor.database import AlertRow
 from monitor.errors import StorageError
+from monitor.health import Health, Verdict
 from monitor.models import Change, ChangeClass, Outcome, Record, Section
 from monitor.pipeline import check_sources
 from monitor.store import ChangeWrite, CheckWrite, SnapshotWrite, Store
@@ -990,3 +991,123 @@ def test_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert "queue: 3 changes with 6 alerts" in output
     assert "deliver: 6 messages to 2 channel(s)" in output and "received 6" in output
     assert "bytes per alert" in output
+
+
+# --- health alerts ------------------------------------------------------------------------------
+
+
+def unhealthy(store: Store, router: Router, at: datetime, source_id: str = "uk-mali") -> None:
+    """A blocked check: the source becomes unhealthy at once."""
+    verdict = Verdict(Health.UNHEALTHY, "the publisher refused the request: HTTP 403 Forbidden")
+    blocked = CheckWrite(
+        source_id, at, 10, 403, 0, Outcome.BLOCKED, error="HTTP 403 Forbidden", health=verdict
+    )
+    store.save_check(blocked, router)
+
+
+def test_health_and_change_alerts_are_listed_together_with_their_times(store: Store) -> None:
+    config = make_config(channels("chat: min_class: update"))
+    feed = Feed(store, Router.from_config(config))
+    feed.baseline(["ML"])
+    published = T0 - timedelta(hours=3)
+    feed.versions["ML"] += 1
+    change = Change("ML", ChangeClass.UPDATE, ("update",), "-a\n+b", 1, 2, published)
+    detected = T0 + timedelta(minutes=1)
+    snapshot = (SnapshotWrite("ML", feed.record("ML")),)
+    store.save_check(
+        feed.check_of(detected, Outcome.CHANGED, snapshot, (ChangeWrite("ML", change),)), feed.router
+    )
+    unhealthy(store, feed.router, T0 + timedelta(minutes=2), "sahel")
+
+    health, about_change = store.outbox.alerts()  # newest first
+    assert (about_change.purpose, about_change.source_id, about_change.record_key) == (
+        Purpose.CHANGE,
+        "uk-mali",
+        "ML",
+    )
+    assert (about_change.detected_at, about_change.published_at, about_change.health_event_id) == (
+        detected,
+        published,
+        None,
+    )
+    assert (health.purpose, health.key, health.source_id, health.record_key) == (
+        Purpose.HEALTH,
+        f"health-{health.health_event_id}-chat",
+        "sahel",
+        None,
+    )
+    assert (health.change_id, health.change_class, health.health_state) == (None, None, "unhealthy")
+    assert (health.detected_at, health.published_at, health.next_attempt_at) == (
+        T0 + timedelta(minutes=2),
+        None,
+        T0 + timedelta(minutes=2),
+    )
+    assert store.outbox.get([health.id]) == {health.id: health}
+
+
+def test_a_digest_channel_gets_health_alerts_at_once(store: Store) -> None:
+    config = make_config(channels("daily: min_class: update, digest: daily"))
+    feed = Feed(store, Router.from_config(config))
+    feed.baseline(["ML"])
+    feed.change({"ML": ChangeClass.UPDATE}, T0 + timedelta(minutes=1))
+    unhealthy(store, feed.router, T0 + timedelta(minutes=2), "sahel")
+    send, clock = FakeSender(config), Clock(T0 + timedelta(minutes=2))
+    [delivery] = deliverer(config, store, clock, send).deliver_due()
+    assert delivery.sent and delivery.message_id.startswith("health-")
+    [message] = send.sent
+    assert message.message.title == (
+        "[source unhealthy] sahel: the publisher refused the request: HTTP 403 Forbidden"
+    )
+    assert message.change_class is None
+    assert store.outbox.counts() == {"pending": 1, "sent": 1, "failed": 0}  # the change waits for 07:00
+
+
+def test_a_health_alert_given_up_on_is_reported_and_the_report_renders(store: Store) -> None:
+    config = make_config(
+        channels("chat: max_attempts: 1", "ops: report_failures: true, health: false, min_class: critical")
+    )
+    router = Router.from_config(config)
+    unhealthy(store, router, T0)
+    send = FakeSender(config, lambda channel: "chat is down" if channel == "chat" else None)
+    worker = deliverer(config, store, Clock(T0), send)
+    [failed] = worker.deliver_due()
+    assert (failed.channel, failed.gave_up) == ("chat", True)
+    [report] = [a for a in store.outbox.alerts() if a.purpose is Purpose.FAILURE]
+    [health] = [a for a in store.outbox.alerts() if a.purpose is Purpose.HEALTH]
+    assert (report.channel, report.about_alert_id, report.health_event_id, report.change_class) == (
+        "ops",
+        health.id,
+        health.health_event_id,
+        None,
+    )
+    assert (report.source_id, report.health_state) == ("uk-mali", "unhealthy")
+    [sent] = worker.deliver_due()
+    assert (sent.channel, sent.sent) == ("ops", True)
+    [message] = send.to("ops")
+    assert message.message.title == (
+        "[DELIVERY FAILED] chat: [source unhealthy] uk-mali: the publisher refused the request: "
+        "HTTP 403 Forbidden"
+    )
+    assert "Error: chat is down" in message.message.text
+    assert f"Alert id: {health.key}" in message.message.text
+    assert "Last error: HTTP 403 Forbidden" in message.message.text
+
+
+def test_health_alerts_render_the_checks_around_their_event(store: Store) -> None:
+    config = make_config(channels("chat"))
+    router = Router.from_config(config)
+    ok = CheckWrite("uk-mali", T0, 10, 200, 10, Outcome.UNCHANGED, health=Verdict(Health.OK))
+    store.save_check(ok, router)
+    unhealthy(store, router, T0 + timedelta(minutes=30))
+    back = CheckWrite(
+        "uk-mali", T0 + timedelta(hours=3), 10, 200, 10, Outcome.NOT_MODIFIED, health=Verdict(Health.OK)
+    )
+    store.save_check(back, router)
+    send, clock = FakeSender(config), Clock(T0 + timedelta(hours=3))
+    deliveries = deliverer(config, store, clock, send).deliver_due()
+    assert len(deliveries) == 2 and all(d.sent for d in deliveries)
+    down, up = (s.message for s in send.sent)
+    assert "Unhealthy since: 1 Mar 2026 12:30 UTC\nLast successful check: 1 Mar 2026 12:00 UTC\n" in down.text
+    assert up.title == "[source recovered] uk-mali: works again after 2 h 30 min"
+    assert "Unhealthy since: 1 Mar 2026 12:30 UTC\nWorks again since: 1 Mar 2026 15:00 UTC\n" in up.text
+    assert "Last error before it worked again: HTTP 403 Forbidden" in up.text

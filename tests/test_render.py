@@ -11,14 +11,18 @@ import pytest
 
 from monitor.alerts.render import (
     AlertView,
+    HealthView,
     country_name,
     format_utc,
+    health_subject,
     render_alert,
     render_digest,
     render_failure,
+    render_health,
     render_test,
     subject,
 )
+from monitor.health import Transition
 from monitor.models import ChangeClass
 
 MALI_URL = "https://www.diplomatie.gouv.fr/fr/conseils-aux-voyageurs/conseils-par-pays-destination/mali/"
@@ -321,3 +325,140 @@ def test_test_message_names_the_channel_and_time() -> None:
     assert "team-chat" in message.text
     assert "7 Nov 2025 09:05 UTC" in message.text
     assert "team-chat" in message.html
+
+
+# --- source health ------------------------------------------------------------------------------
+
+FEED_URL = "https://travel.state.gov/_res/rss/TAsTWs.xml"
+BROKE = datetime(2025, 11, 7, 9, 12, tzinfo=UTC)
+
+
+def health(**changes: Any) -> HealthView:
+    """The US State Department feed failing three times in a row, with ``changes`` applied."""
+    base = HealthView(
+        alert_id="health-7-ops-email",
+        source_id="us-state",
+        publisher="US State Department",
+        state=Transition.UNHEALTHY,
+        reason="3 checks in a row failed; last: HTTP 500 Internal Server Error",
+        at=BROKE,
+        unhealthy_since=None,
+        last_success_at=datetime(2025, 11, 7, 8, 40, tzinfo=UTC),
+        last_error="HTTP 500 Internal Server Error",
+        url=FEED_URL,
+    )
+    return replace(base, **changes)
+
+
+def recovery(**changes: Any) -> HealthView:
+    return health(
+        **{
+            "alert_id": "health-8-ops-email",
+            "state": Transition.RECOVERED,
+            "reason": None,
+            "at": BROKE + timedelta(hours=2, minutes=10),
+            "unhealthy_since": BROKE,
+            **changes,
+        }
+    )
+
+
+def test_health_subjects_name_the_state_the_source_and_the_gist() -> None:
+    assert health_subject(health()) == (
+        "[source unhealthy] us-state — US State Department: 3 checks in a row failed"
+    )
+    assert health_subject(recovery()) == (
+        "[source recovered] us-state — US State Department: works again after 2 h 10 min"
+    )
+    stale = health(reason="no successful check for 50 min (more than 3× its interval of 15 min)")
+    assert health_subject(stale).endswith(": no successful check for 50 min")
+    assert health_subject(health(reason="the publisher refused the request: HTTP 403 Forbidden")).endswith(
+        ": the publisher refused the request: HTTP 403 Forbidden"
+    )
+    assert health_subject(recovery(unhealthy_since=None)).endswith(": works again")
+    assert health_subject(health(reason=None)).endswith(": stopped working")
+
+
+def test_a_health_subject_names_a_source_without_publisher_once_and_stays_one_line() -> None:
+    assert health_subject(health(publisher="us-state")).startswith("[source unhealthy] us-state: ")
+    tricky = health(publisher="US\r\nState", reason="line one\nBcc: x@y; details")
+    line = health_subject(tricky)
+    assert "\n" not in line and "\r" not in line
+    assert line == "[source unhealthy] us-state — US State: line one Bcc: x@y"
+    long = health_subject(health(reason="x " * 80))
+    assert len(long.split(": ", 1)[1]) <= 60
+
+
+def test_unhealthy_message_text_lists_the_facts_in_order() -> None:
+    message = render_health(health())
+    assert message.title == health_subject(health())
+    assert message.text == (
+        "[SOURCE UNHEALTHY] us-state — US State Department\n"
+        "The source stopped working: its changes may go unnoticed until it works again.\n"
+        "\n"
+        "Why: 3 checks in a row failed; last: HTTP 500 Internal Server Error\n"
+        "\n"
+        "Unhealthy since: 7 Nov 2025 09:12 UTC\n"
+        "Last successful check: 7 Nov 2025 08:40 UTC\n"
+        "Last error: HTTP 500 Internal Server Error\n"
+        "\n"
+        f"Source: {FEED_URL}\n"
+        "\n"
+        "Alert id: health-7-ops-email\n"
+    )
+
+
+def test_recovery_message_says_how_long_the_source_was_unhealthy() -> None:
+    text = render_health(recovery()).text
+    assert text == (
+        "[SOURCE RECOVERED] us-state — US State Department\n"
+        "The source works again, after 2 h 10 min unhealthy.\n"
+        "\n"
+        "Unhealthy since: 7 Nov 2025 09:12 UTC\n"
+        "Works again since: 7 Nov 2025 11:22 UTC\n"
+        "Last error before it worked again: HTTP 500 Internal Server Error\n"
+        "\n"
+        f"Source: {FEED_URL}\n"
+        "\n"
+        "Alert id: health-8-ops-email\n"
+    )
+    unknown = render_health(recovery(unhealthy_since=None, last_error=None)).text
+    assert "The source works again.\n" in unknown
+    assert "Unhealthy since: not known\n" in unknown
+    assert "Last error" not in unknown
+
+
+def test_a_source_never_checked_successfully_says_never() -> None:
+    text = render_health(health(last_success_at=None)).text
+    assert "Last successful check: never\n" in text
+
+
+def test_health_html_is_self_contained_escaped_and_coloured_by_state() -> None:
+    hostile = health(reason="<script>alert(1)</script>", last_error="HTTP 500 <b>oops</b>")
+    html = render_health(hostile).html
+    assert html.startswith("<!doctype html>")
+    assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "&lt;b&gt;oops&lt;/b&gt;" in html
+    assert f'<a href="{FEED_URL}"' in html
+    assert "background:#b45309" in html and ">SOURCE UNHEALTHY</span>" in html
+    assert "Alert id: health-7-ops-email" in html
+    recovered = render_health(recovery()).html
+    assert "background:#15803d" in recovered and ">SOURCE RECOVERED</span>" in recovered
+    assert "Works again since: 7 Nov 2025 11:22 UTC" in recovered
+    for forbidden in ("<style", "<img", "<link", "src="):
+        assert forbidden not in html
+    assert "href=" not in render_health(health(url="javascript:alert(1)")).html
+
+
+def test_failure_report_about_a_health_alert() -> None:
+    message = render_failure(health(), "ops-email", "SMTP 550 <mailbox unavailable>")
+    assert message.title == (
+        "[DELIVERY FAILED] ops-email: [source unhealthy] us-state — US State Department: "
+        "3 checks in a row failed"
+    )
+    assert "Error: SMTP 550 <mailbox unavailable>\n" in message.text
+    assert "Why: 3 checks in a row failed; last: HTTP 500 Internal Server Error\n" in message.text
+    assert f"Source: {FEED_URL}\n" in message.text
+    assert message.text.rstrip().endswith("Alert id: health-7-ops-email")
+    assert "SMTP 550 &lt;mailbox unavailable&gt;" in message.html
+    assert ">SOURCE UNHEALTHY</span>" in message.html

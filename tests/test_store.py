@@ -31,7 +31,18 @@ from monitor.store import (
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 SOURCE = "uk-fcdo"
 ETAG = Validators(etag='"v1"')
-TABLES = {"sources", "checks", "bodies", "contents", "snapshots", "changes", "pending_changes", "alerts"}
+TABLES = {
+    "sources",
+    "checks",
+    "bodies",
+    "contents",
+    "snapshots",
+    "changes",
+    "pending_changes",
+    "alerts",
+    "health_events",
+    "workers",
+}
 
 
 @pytest.fixture
@@ -112,7 +123,7 @@ def test_migrations_create_every_table_and_are_idempotent(database_url: str) -> 
     with Store.open(database_url) as second:
         assert second.counts() == dict.fromkeys(TABLES, 0)
         with second.engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0004"
     assert tables == TABLES | {"alembic_version"}
 
 

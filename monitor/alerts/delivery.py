@@ -3,7 +3,8 @@
 Every channel is served by its own worker thread, so a slow or failing channel never holds the
 others up. A failed attempt is retried with exponential backoff and jitter; after the channel's
 ``max_attempts`` the alert is marked failed and, where configured, reported to other channels.
-Nothing here raises for a delivery problem: outcomes are returned and recorded.
+Nothing here raises for a delivery problem: outcomes are returned and recorded. A pass told to
+stop ends each channel after the message in flight and gives the rest back to the outbox.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import logging
 import random
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,19 +25,22 @@ from apprise.plugins.base import NotifyBase
 from apprise.plugins.email import NotifyEmail
 
 from monitor.alerts import applog
-from monitor.alerts.outbox import LEASE, Alert, ChangeDetails, Purpose
+from monitor.alerts.outbox import LEASE, Alert, ChangeDetails, HealthDetails, Purpose
 from monitor.alerts.render import (
     SEVERITY,
     AlertView,
+    HealthView,
     Message,
     format_utc,
     render_alert,
     render_digest,
     render_failure,
+    render_health,
     render_test,
 )
 from monitor.alerts.routing import failure_recipients
 from monitor.config import AlertChannel, Config
+from monitor.health import Transition
 from monitor.models import ChangeClass, Notice, Record
 from monitor.pipeline import Clock, utcnow
 from monitor.sources import REGISTRY
@@ -126,7 +131,7 @@ def _why(log_lines: Iterable[str]) -> str:
     return "; ".join(dict.fromkeys(lines)) or "apprise reported a failure without saying why"
 
 
-# --- turning stored changes into messages -------------------------------------------------------
+# --- turning stored changes and health events into messages ------------------------------------
 
 
 def view_of(details: ChangeDetails, alert_id: str, config: Config) -> AlertView:
@@ -149,6 +154,22 @@ def view_of(details: ChangeDetails, alert_id: str, config: Config) -> AlertView:
         label_after=after.level_label,
         updated_at=after.updated_at or after.published_at or (notice.published_at if notice else None),
         detected_at=change.detected_at,
+    )
+
+
+def health_view_of(details: HealthDetails, alert_id: str, config: Config) -> HealthView:
+    """What a message shows about one recorded change of a source's health."""
+    return HealthView(
+        alert_id=alert_id,
+        source_id=details.source_id,
+        publisher=_publisher(config, details.source_id, details.kind),
+        state=Transition(details.state),
+        reason=details.reason,
+        at=details.at,
+        unhealthy_since=details.unhealthy_since,
+        last_success_at=details.last_success_at,
+        last_error=details.last_error,
+        url=details.url,
     )
 
 
@@ -210,20 +231,31 @@ class Deliverer:
         send: Sender = apprise_send,
         rand: Callable[[], float] = random.random,
         lease: timedelta = LEASE,
+        observe: Callable[[Delivery, Sequence[Alert]], None] | None = None,
     ) -> None:
+        """``observe`` is told of every recorded delivery with its alerts (for metrics); an
+        exception it raises is logged and never stops delivery."""
         self._config = config
         self._outbox = store.outbox
         self._channels = {c.name: c for c in config.alerts}
         self._now, self._send, self._rand, self._lease = now, send, rand, lease
+        self._observe = observe
 
-    def deliver_due(self) -> list[Delivery]:
+    def deliver_due(self, stop: threading.Event | None = None) -> list[Delivery]:
         """Send every alert due now, each channel in its own thread; returns the outcomes.
 
+        Once ``stop`` is set, each channel finishes the message it is sending (a message cut
+        off mid-send could arrive without being recorded, and be sent again), sends no more,
+        and releases the alerts it took and did not send: due again at once, their attempt
+        not counted. Set before the call, nothing is taken.
+
         Raises StorageError only when the database cannot be read or written."""
+        if stop is not None and stop.is_set():
+            return []
         alerts = self._outbox.claim(self._now(), lease=self._lease)
         if not alerts:
             return []
-        details = self._outbox.details({a.change_id for a in alerts})
+        details = self._outbox.details({a.change_id for a in alerts if a.change_id is not None})
         about = self._outbox.get({a.about_alert_id for a in alerts if a.about_alert_id is not None})
         groups = _groups(alerts)
         by_channel: dict[str, list[list[Alert]]] = {}
@@ -231,7 +263,7 @@ class Deliverer:
             by_channel.setdefault(group[0].channel, []).append(group)
         workers = max(1, min(MAX_PARALLEL_CHANNELS, len(by_channel)))
         with ThreadPoolExecutor(workers, thread_name_prefix="deliver") as pool:
-            done = pool.map(lambda gs: self._deliver_channel(gs, details, about), by_channel.values())
+            done = pool.map(lambda gs: self._deliver_channel(gs, details, about, stop), by_channel.values())
             return [delivery for channel in done for delivery in channel]
 
     def _deliver_channel(
@@ -239,15 +271,28 @@ class Deliverer:
         groups: Sequence[Sequence[Alert]],
         details: Mapping[int, ChangeDetails],
         about: Mapping[int, Alert],
+        stop: threading.Event | None,
     ) -> list[Delivery]:
-        """One channel's messages, in order. When one goes through, the channel works again:
-        what it gave up on during an outage is queued again for the next pass."""
-        results = [d for d in (self._deliver(g, details, about) for g in groups) if d is not None]
+        """One channel's messages, in order, until ``stop`` is set (the rest are released).
+        When one goes through, the channel works again: what it gave up on during an outage
+        is queued again for the next pass."""
+        results: list[Delivery] = []
+        for index, group in enumerate(groups):
+            if stop is not None and stop.is_set():
+                self._release(groups[index:])
+                break
+            if (delivery := self._deliver(group, details, about)) is not None:
+                results.append(delivery)
         if any(d.sent for d in results):
             name = results[0].channel
             if revived := self._outbox.retry_failed(self._now(), [name]):
                 log.info("%s is reachable again: %d failed alerts queued again", name, revived)
         return results
+
+    def _release(self, groups: Sequence[Sequence[Alert]]) -> None:
+        """Give back the alerts of ``groups``, taken by this pass and not sent."""
+        released = self._outbox.release([a for group in groups for a in group], self._now())
+        log.info("stopping: %d alerts to %s not sent, due again at once", released, groups[0][0].channel)
 
     def _deliver(
         self, group: Sequence[Alert], details: Mapping[int, ChangeDetails], about: Mapping[int, Alert]
@@ -279,16 +324,33 @@ class Deliverer:
         details: Mapping[int, ChangeDetails],
         about: Mapping[int, Alert],
     ) -> Message:
+        """One group's message: a failure report, a health alert, a change alert or a digest."""
         first = group[0]
         if first.purpose is Purpose.FAILURE:
             failed = about[first.about_alert_id] if first.about_alert_id is not None else None
-            view = view_of(details[first.change_id], failed.key if failed else first.key, self._config)
+            view = self._view(first, details, failed.key if failed else first.key)
             error = failed.last_error if failed and failed.last_error else "unknown error"
             return render_failure(view, failed.channel if failed else "?", error)
+        if first.health_event_id is not None:
+            return render_health(self._health_view(first.health_event_id, first.key))
         if first.batch is None:
-            return render_alert(view_of(details[first.change_id], first.key, self._config))
-        views = [view_of(details[a.change_id], a.key, self._config) for a in group]
+            return render_alert(view_of(_change_of(first, details), first.key, self._config))
+        views = [view_of(_change_of(a, details), a.key, self._config) for a in group]
         return render_digest(first.channel, _period_label(first.batch), views)
+
+    def _view(
+        self, alert: Alert, details: Mapping[int, ChangeDetails], shown_id: str
+    ) -> AlertView | HealthView:
+        """What ``alert`` is about, shown with the alert id ``shown_id``: its change, or the
+        health event of a health alert (or of a failure report about one)."""
+        if alert.health_event_id is None:
+            return view_of(_change_of(alert, details), shown_id, self._config)
+        return self._health_view(alert.health_event_id, shown_id)
+
+    def _health_view(self, event_id: int, shown_id: str) -> HealthView:
+        """A health event, read when its message is rendered: health alerts are rare."""
+        events = self._outbox.health_details([event_id])
+        return health_view_of(events[event_id], shown_id, self._config)
 
     def _record(
         self,
@@ -302,7 +364,7 @@ class Deliverer:
         if error is None:
             self._outbox.mark_sent(ids, now)
             log.info("alert %s sent to %s", message_id, name)
-            return Delivery(name, ids, message_id, title, None)
+            return self._observed(Delivery(name, ids, message_id, title, None), group)
         attempts = max(a.attempts for a in group)
         gave_up = channel is None or attempts >= channel.max_attempts
         retry_at = None if gave_up else now + backoff(attempts, self._rand())
@@ -321,7 +383,15 @@ class Deliverer:
                 f"{retry_at:%H:%M:%S}",
                 error,
             )
-        return Delivery(name, ids, message_id, title, error, gave_up)
+        return self._observed(Delivery(name, ids, message_id, title, error, gave_up), group)
+
+    def _observed(self, delivery: Delivery, group: Sequence[Alert]) -> Delivery:
+        if self._observe is not None:
+            try:
+                self._observe(delivery, group)
+            except Exception:  # metrics must never cost an alert
+                log.exception("cannot observe delivery %s", delivery.message_id)
+        return delivery
 
 
 def send_test(
@@ -354,9 +424,16 @@ def _message_id(group: Sequence[Alert]) -> str:
     return f"digest-{group[0].channel}-{digest}"
 
 
-def _highest(group: Sequence[Alert]) -> ChangeClass:
+def _change_of(alert: Alert, details: Mapping[int, ChangeDetails]) -> ChangeDetails:
+    if alert.change_id is None:
+        raise ValueError(f"alert {alert.key} is about no change")
+    return details[alert.change_id]
+
+
+def _highest(group: Sequence[Alert]) -> ChangeClass | None:
+    """The most severe class in ``group``; None for health alerts, which have none."""
     classes = {a.change_class for a in group}
-    return next(c for c in SEVERITY if c in classes)
+    return next((c for c in SEVERITY if c in classes), None)
 
 
 def _period_label(batch: str) -> str:

@@ -1,10 +1,11 @@
-"""The durable outbox: alerts are queued in the transaction that writes their change, then taken,
-sent and recorded by the delivery loop.
+"""The durable outbox: alerts are queued in the transaction that writes their change (or a
+source's health event), then taken, sent and recorded by the delivery loop.
 
-At-least-once with one row per (change, channel): a row recorded as ``sent`` is never taken
-again. A worker takes due rows by moving their ``next_attempt_at`` forward by a lease (one
-statement; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so workers do not wait on each other); if it
-dies before recording the outcome, the row becomes due again when the lease ends.
+At-least-once with one row per (change, channel) or (health event, channel): a row recorded as
+``sent`` is never taken again. A worker takes due rows by moving their ``next_attempt_at``
+forward by a lease (one statement; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL so workers do not
+wait on each other); if it dies before recording the outcome, the row becomes due again when the
+lease ends. A worker that stops gives back what it took and did not send: due again at once.
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from monitor.alerts.routing import ESCALATIONS, Router
 from monitor.database import (
     AlertRow,
     ChangeRow,
+    CheckRow,
     ContentRow,
+    HealthEventRow,
     SnapshotRow,
     SourceRow,
     aware_utc,
@@ -33,7 +36,8 @@ from monitor.database import (
     stored_change,
     transaction,
 )
-from monitor.models import ChangeClass, Record, StoredChange
+from monitor.health import Transition
+from monitor.models import ChangeClass, Outcome, Record, StoredChange
 
 # Longer than any one delivery can take (apprise's own timeouts are seconds), so a row in flight
 # is never taken by a second worker while the first is still sending it.
@@ -53,6 +57,7 @@ class AlertStatus(StrEnum):
 
 class Purpose(StrEnum):
     CHANGE = "change"  # tells a channel about a change
+    HEALTH = "health"  # tells a channel that a source stopped working, or works again
     FAILURE = "failure"  # tells a channel that an alert to another channel could not be delivered
 
 
@@ -68,7 +73,14 @@ class QueuedChange:
 
 @dataclass(frozen=True)
 class Alert:
-    """One outbox row; ``source_id`` and ``record_key`` are those of its change."""
+    """One outbox row, with what it is about.
+
+    An alert about a change has ``change_id`` and ``change_class``; a health alert has
+    ``health_event_id`` and ``health_state`` instead; a failure report has those of the alert
+    it reports on. ``source_id`` is the change's or the event's source, ``record_key`` the
+    change's record (None for health). ``detected_at`` is when the change was detected (the
+    event's time for health); ``published_at`` the publisher's own time of the change, if known.
+    """
 
     id: int
     key: str
@@ -76,10 +88,14 @@ class Alert:
     purpose: Purpose
     status: AlertStatus
     attempts: int
-    change_id: int
-    change_class: ChangeClass
+    change_id: int | None
+    change_class: ChangeClass | None
+    health_event_id: int | None
+    health_state: str | None
     source_id: str
-    record_key: str
+    record_key: str | None
+    detected_at: datetime
+    published_at: datetime | None
     about_alert_id: int | None
     batch: str | None
     created_at: datetime
@@ -96,6 +112,26 @@ class ChangeDetails:
     kind: str
     before: Record | None
     after: Record
+
+
+@dataclass(frozen=True)
+class HealthDetails:
+    """A health event with what a message about it shows.
+
+    ``unhealthy_since``: for a recovery, when the source was marked unhealthy. ``last_success_at``
+    and ``last_error``: the last successful check before the event and the last error up to it.
+    """
+
+    event_id: int
+    source_id: str
+    kind: str
+    url: str
+    state: str  # "unhealthy" or "recovered"
+    reason: str | None
+    at: datetime
+    unhealthy_since: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
 
 
 def alert_key(purpose: Purpose, subject_id: int, channel: str) -> str:
@@ -129,6 +165,25 @@ def queue(
                     "next_attempt_at": planned.due_at,
                 }
             )
+    if rows:
+        conn.execute(sa.insert(AlertRow), rows)
+    return len(rows)
+
+
+def queue_health(conn: Connection, event_id: int, channels: Sequence[str], now: datetime) -> int:
+    """Queue a health alert about event ``event_id`` to each of ``channels``, due at ``now``
+    (never part of a digest), inside the caller's transaction. Returns the number queued."""
+    rows = [
+        {
+            "key": alert_key(Purpose.HEALTH, event_id, channel),
+            "channel": channel,
+            "purpose": Purpose.HEALTH.value,
+            "health_event_id": event_id,
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+        for channel in channels
+    ]
     if rows:
         conn.execute(sa.insert(AlertRow), rows)
     return len(rows)
@@ -205,6 +260,24 @@ class Outbox:
             return False
         return True
 
+    def release(self, alerts: Sequence[Alert], now: datetime) -> int:
+        """Give back ``alerts`` (as claimed) without sending them: each becomes due at ``now``
+        and loses the attempt its claim counted, so the next worker takes it at once and its
+        retry budget is untouched. Returns how many were released.
+
+        Only alerts still held by that claim (same attempt count, pending) change; one sent,
+        failed or claimed again by another worker meanwhile is left alone."""
+        if not alerts:
+            return 0
+        held = sa.tuple_(AlertRow.id, AlertRow.attempts).in_([(a.id, a.attempts) for a in alerts])
+        query = (
+            sa.update(AlertRow)
+            .where(held, AlertRow.status == AlertStatus.PENDING.value)
+            .values(attempts=AlertRow.attempts - 1, next_attempt_at=aware_utc(now, "now"))
+        )
+        with self._transaction("release alerts") as conn:
+            return int(conn.execute(query).rowcount)
+
     def mark_sent(self, ids: Collection[int], now: datetime) -> int:
         """Record alerts as sent; returns how many were still pending (the others are left alone)."""
         query = (
@@ -235,7 +308,13 @@ class Outbox:
             sa.update(AlertRow)
             .where(AlertRow.id.in_(list(ids)), AlertRow.status == AlertStatus.PENDING.value)
             .values(values)
-            .returning(AlertRow.id, AlertRow.change_id, AlertRow.change_class, AlertRow.purpose)
+            .returning(
+                AlertRow.id,
+                AlertRow.change_id,
+                AlertRow.health_event_id,
+                AlertRow.change_class,
+                AlertRow.purpose,
+            )
         )
         with self._transaction("record a failed delivery") as conn:
             updated = conn.execute(query).all()
@@ -292,13 +371,64 @@ class Outbox:
             rows = conn.execute(query).all()
         return {row.id: _details(row) for row in rows}
 
+    def health_details(self, event_ids: Collection[int]) -> dict[int, HealthDetails]:
+        """The health events with their sources and the checks around them, by event id."""
+        event = aliased(HealthEventRow)
+        same_source = CheckRow.source_id == event.source_id
+        ok = [o.value for o in Outcome if o.ok]
+        unhealthy_since = (
+            sa.select(sa.func.max(HealthEventRow.at))
+            .where(
+                HealthEventRow.source_id == event.source_id,
+                HealthEventRow.id < event.id,
+                HealthEventRow.state == Transition.UNHEALTHY.value,
+            )
+            .scalar_subquery()
+        )
+        last_success = (
+            sa.select(sa.func.max(CheckRow.started_at))
+            .where(same_source, CheckRow.outcome.in_(ok), CheckRow.started_at < event.at)
+            .scalar_subquery()
+        )
+        last_error = (
+            sa.select(CheckRow.error)
+            .where(same_source, CheckRow.outcome.not_in(ok), CheckRow.started_at <= event.at)
+            .order_by(CheckRow.started_at.desc(), CheckRow.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        query = (
+            sa.select(
+                event,
+                SourceRow.kind,
+                SourceRow.url,
+                unhealthy_since.label("unhealthy_since"),
+                last_success.label("last_success_at"),
+                last_error.label("last_error"),
+            )
+            .join(SourceRow, SourceRow.id == event.source_id)
+            .where(event.id.in_(list(event_ids)))
+        )
+        with self._transaction("read health events") as conn:
+            rows = conn.execute(query).all()
+        return {row.id: _health_details(row) for row in rows}
+
     def _alerts(
         self, conn: Connection, condition: Any, *, limit: int | None = None, newest_first: bool = False
     ) -> list[Alert]:
         order = (AlertRow.id.desc(),) if newest_first else (AlertRow.next_attempt_at, AlertRow.id)
+        # Outer joins: an alert is about a change or a health event, never both.
         query = (
-            sa.select(AlertRow.__table__, ChangeRow.source_id, ChangeRow.key.label("record_key"))
-            .join(ChangeRow, ChangeRow.id == AlertRow.change_id)
+            sa.select(
+                AlertRow.__table__,
+                sa.func.coalesce(ChangeRow.source_id, HealthEventRow.source_id).label("source_id"),
+                ChangeRow.key.label("record_key"),
+                sa.func.coalesce(ChangeRow.detected_at, HealthEventRow.at).label("detected_at"),
+                ChangeRow.published_at,
+                HealthEventRow.state.label("health_state"),
+            )
+            .outerjoin(ChangeRow, ChangeRow.id == AlertRow.change_id)
+            .outerjoin(HealthEventRow, HealthEventRow.id == AlertRow.health_event_id)
             .where(condition)
             .order_by(*order)
             .limit(limit)
@@ -318,13 +448,14 @@ def _queue_failure_reports(
             "channel": channel,
             "purpose": Purpose.FAILURE.value,
             "change_id": row.change_id,
+            "health_event_id": row.health_event_id,
             "about_alert_id": row.id,
             "change_class": row.change_class,
             "created_at": now,
             "next_attempt_at": now,
         }
         for row in failed
-        if row.purpose == Purpose.CHANGE.value
+        if row.purpose != Purpose.FAILURE.value
         for channel in report_to
     ]
     if rows:
@@ -341,9 +472,13 @@ def _alert(row: sa.Row[Any]) -> Alert:
         status=AlertStatus(row.status),
         attempts=row.attempts,
         change_id=row.change_id,
-        change_class=ChangeClass(row.change_class),
+        change_class=None if row.change_class is None else ChangeClass(row.change_class),
+        health_event_id=row.health_event_id,
+        health_state=row.health_state,
         source_id=row.source_id,
         record_key=row.record_key,
+        detected_at=row.detected_at,
+        published_at=row.published_at,
         about_alert_id=row.about_alert_id,
         batch=row.batch,
         created_at=row.created_at,
@@ -356,3 +491,18 @@ def _alert(row: sa.Row[Any]) -> Alert:
 def _details(row: sa.Row[Any]) -> ChangeDetails:
     before = Record.from_json(json.loads(row.before_text)) if row.before_text is not None else None
     return ChangeDetails(stored_change(row), row.kind, before, Record.from_json(json.loads(row.after_text)))
+
+
+def _health_details(row: sa.Row[Any]) -> HealthDetails:
+    return HealthDetails(
+        event_id=row.id,
+        source_id=row.source_id,
+        kind=row.kind,
+        url=row.url,
+        state=row.state,
+        reason=row.reason,
+        at=row.at,
+        unhealthy_since=row.unhealthy_since,
+        last_success_at=row.last_success_at,
+        last_error=row.last_error,
+    )

@@ -1,4 +1,5 @@
-"""Pure rendering of alert messages: one change, a digest of changes, a delivery failure, a test.
+"""Pure rendering of alert messages: one change, a digest of changes, a source's health, a
+delivery failure, a test.
 
 Every function takes data and returns text; the only I/O is loading the package's Jinja2
 templates, once. Page text is untrusted: the HTML templates escape every value, links are only
@@ -18,6 +19,7 @@ from typing import Any
 import jinja2
 import pycountry
 
+from monitor.health import Transition, duration_text
 from monitor.models import ChangeClass
 
 SUBJECT_REASON_CHARS = 60
@@ -51,6 +53,16 @@ _BADGE_COLOURS = {
     ChangeClass.RELAXED: ("#15803d", "#ffffff"),
 }
 
+# (background, text) of the health badge: amber while a source fails, green once it works again.
+_HEALTH_COLOURS = {
+    Transition.UNHEALTHY: ("#b45309", "#ffffff"),
+    Transition.RECOVERED: ("#15803d", "#ffffff"),
+}
+# A health reason reads "what happened; details" or "what happened (details)": subjects keep the first part.
+_REASON_DETAILS = re.compile(r";\s| \(")
+# A stored reason is a line or two; a longer one is cut, as an error text is.
+HEALTH_REASON_CHARS = 500
+
 # A classifier reason is often "label: “quoted sentence”"; the subject keeps the label.
 _QUOTE_START = ": “"
 _HUNK_HEADER = re.compile(r"@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
@@ -80,6 +92,27 @@ class AlertView:
     label_after: str | None
     updated_at: datetime | None
     detected_at: datetime
+
+
+@dataclass(frozen=True)
+class HealthView:
+    """Everything a message about a source's change of health shows.
+
+    ``state`` is the transition; ``at`` when it was recorded. For a recovery,
+    ``unhealthy_since`` is when the source was marked unhealthy (None: not known).
+    ``last_success_at`` and ``last_error`` describe the checks up to ``at``.
+    """
+
+    alert_id: str
+    source_id: str
+    publisher: str
+    state: Transition
+    reason: str | None
+    at: datetime
+    unhealthy_since: datetime | None
+    last_success_at: datetime | None
+    last_error: str | None
+    url: str
 
 
 @dataclass(frozen=True)
@@ -117,6 +150,27 @@ class _Facts:
     publisher: str
     published: str
     detected: str
+    alert_id: str
+
+
+@dataclass(frozen=True)
+class _HealthFacts:
+    """A ``HealthView`` turned into display strings for the templates."""
+
+    subject: str
+    badge: str
+    badge_bg: str
+    badge_fg: str
+    heading: str
+    recovered: bool
+    summary: str
+    reason: str | None
+    unhealthy_since: str | None
+    at: str
+    last_success: str
+    last_error: str | None
+    url: str
+    href: str | None
     alert_id: str
 
 
@@ -185,13 +239,31 @@ def render_digest(channel: str, period: str, views: Sequence[AlertView]) -> Mess
     )
 
 
-def render_failure(view: AlertView, channel: str, error: str) -> Message:
-    """A report that the alert about ``view`` could not be delivered to ``channel`` at all.
+def health_subject(view: HealthView) -> str:
+    """One line: "[source unhealthy] us-state — US State Department: 3 checks in a row failed",
+    or "[source recovered] us-state — US State Department: works again after 2 h 10 min"."""
+    return f"[source {view.state.value}] {_source_heading(view)}: {_health_gist(view)}"
+
+
+def render_health(view: HealthView) -> Message:
+    """The message about a source that stopped working, or works again."""
+    facts = _health_facts(view)
+    return Message(
+        title=facts.subject,
+        text=_render_text("health.txt.j2", alert=facts),
+        html=_render_html("health.html.j2", alert=facts),
+    )
+
+
+def render_failure(view: AlertView | HealthView, channel: str, error: str) -> Message:
+    """A report that the alert about ``view`` (a change, or a source's health) could not be
+    delivered to ``channel`` at all.
 
     ``error`` must already be free of secrets; it is shortened, not otherwise changed.
     """
-    facts = _facts(view)
+    facts = _health_facts(view) if isinstance(view, HealthView) else _facts(view)
     context: dict[str, Any] = {
+        "health": isinstance(view, HealthView),
         "alert": facts,
         "channel": _one_line(channel),
         "error": _shorten(error.strip(), FAILURE_ERROR_CHARS, at_word=False),
@@ -236,6 +308,56 @@ def _facts(view: AlertView) -> _Facts:
         detected=format_utc(view.detected_at),
         alert_id=_one_line(view.alert_id),
     )
+
+
+def _health_facts(view: HealthView) -> _HealthFacts:
+    recovered = view.state is Transition.RECOVERED
+    background, foreground = _HEALTH_COLOURS[view.state]
+    url = _one_line(view.url)
+    reason = _shorten(_one_line(view.reason or ""), HEALTH_REASON_CHARS, at_word=False) or None
+    error = _shorten(_one_line(view.last_error or ""), FAILURE_ERROR_CHARS, at_word=False) or None
+    return _HealthFacts(
+        subject=health_subject(view),
+        badge=f"SOURCE {view.state.value.upper()}",
+        badge_bg=background,
+        badge_fg=foreground,
+        heading=_source_heading(view),
+        recovered=recovered,
+        summary=_health_summary(view),
+        reason=reason,
+        unhealthy_since=format_utc(view.unhealthy_since) if view.unhealthy_since else None,
+        at=format_utc(view.at),
+        last_success=format_utc(view.last_success_at) if view.last_success_at else "never",
+        last_error=error,
+        url=url,
+        href=url if _SAFE_LINK.match(url) else None,
+        alert_id=_one_line(view.alert_id),
+    )
+
+
+def _source_heading(view: HealthView) -> str:
+    source, publisher = _one_line(view.source_id), _one_line(view.publisher)
+    return source if publisher in ("", source) else f"{source} — {publisher}"
+
+
+def _health_gist(view: HealthView) -> str:
+    if view.state is Transition.RECOVERED:
+        return f"works again after {_outage(view)}" if view.unhealthy_since else "works again"
+    headline = _REASON_DETAILS.split(_one_line(view.reason or ""), maxsplit=1)[0]
+    return _shorten(headline, SUBJECT_REASON_CHARS) or "stopped working"
+
+
+def _health_summary(view: HealthView) -> str:
+    """The body's first line: what happened, in a sentence."""
+    if view.state is Transition.UNHEALTHY:
+        return "The source stopped working: its changes may go unnoticed until it works again."
+    if view.unhealthy_since:
+        return f"The source works again, after {_outage(view)} unhealthy."
+    return "The source works again."
+
+
+def _outage(view: HealthView) -> str:
+    return duration_text(_as_utc(view.at) - _as_utc(view.unhealthy_since or view.at))
 
 
 def _place(view: AlertView) -> str:

@@ -1,10 +1,11 @@
-"""Pure routing: which channels get an alert about a change, and when.
+"""Pure routing: which channels get an alert about a change or a source's health, and when.
 
 A channel takes a change when the change passes its ``countries``/``sources``/``kinds`` filters
 and its class reaches the channel's ``min_class``. A ``relaxed`` change (risk went down) has no
 rank of its own: it goes to every channel that was alerted to the escalations it relaxes, and to
 channels that take every update anyway. Digest channels collect changes until the end of their
-period; a critical change never waits.
+period; a critical change never waits. Health alerts (a source stops or starts working again)
+go at once to the channels with ``health`` on whose filters admit the source.
 """
 
 from __future__ import annotations
@@ -78,6 +79,17 @@ class Router:
             for channel in self.channels
             if receives(channel, facts, escalated_to)
         ]
+
+    def health_channels(self, source_id: str) -> list[str]:
+        """The channels told when ``source_id`` stops or starts working again, in channel order:
+        those with ``health`` on whose ``sources``/``kinds``/``countries`` filters admit the
+        source (by its configured countries). ``min_class`` and digests do not apply: a source
+        going quiet is news at once, whatever the threshold for changes."""
+        # ``matches`` looks only at where a change comes from; the class is a placeholder.
+        facts = ChangeFacts(
+            source_id, self.kinds.get(source_id, ""), self.countries.get(source_id, ()), ChangeClass.UPDATE
+        )
+        return [channel.name for channel in self.channels if channel.health and matches(channel, facts)]
 
 
 def receives(channel: AlertChannel, facts: ChangeFacts, escalated_to: Collection[str] = ()) -> bool:

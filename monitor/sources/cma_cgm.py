@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from monitor.listing import CarrierOptions, Listing, ListingItem, country_records, parse_listing, read_item
@@ -49,6 +50,7 @@ class CmaCgmSource(Source):
     kind = "cma-cgm"
     title = "CMA CGM news and customer advisories (listing page)"
     publisher = "CMA CGM"
+    default_interval = timedelta(minutes=60)  # carriers publish a few notices a week
     Options = CmaCgmOptions
     options: CmaCgmOptions
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from monitor.listing import CarrierOptions, Listing, ListingItem, country_records, parse_listing, read_item
@@ -56,6 +56,7 @@ class MscSource(Source):
     kind = "msc"
     title = "MSC customer advisories (listing page)"
     publisher = "MSC"
+    default_interval = timedelta(minutes=60)  # carriers publish a few notices a week
     Options = MscOptions
     options: MscOptions
 

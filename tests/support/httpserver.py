@@ -32,6 +32,7 @@ class RecordedRequest:
     method: str
     path: str
     headers: dict[str, str]
+    at: float = 0.0  # time.monotonic() when the request arrived
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,9 @@ class LocalServer:
     def _dispatch(self, handler: BaseHTTPRequestHandler) -> None:
         with self._lock:
             self._requests.append(
-                RecordedRequest(handler.command, handler.path, dict(handler.headers.items()))
+                RecordedRequest(
+                    handler.command, handler.path, dict(handler.headers.items()), time.monotonic()
+                )
             )
             fn = self._routes.get(handler.path)
         if fn is None:

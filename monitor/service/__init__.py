@@ -1,0 +1,1 @@
+"""`monitor run` as a long-running service: scheduling, leases, health, metrics."""
