@@ -272,6 +272,15 @@ class Config(_Strict):
         known = ", ".join(s.id for s in self.sources) or "none"
         raise ConfigError(f"{self.path}: no source with id {source_id!r}; configured: {known}")
 
+    def publisher_of(self, source_id: str, kind: str) -> str:
+        """How messages and reports name a source: its ``publisher`` setting, else its kind's
+        publisher, else its id (also for a source no longer configured)."""
+        for source in self.sources:
+            if source.id == source_id:
+                return source.publisher_name
+        publisher = REGISTRY[kind].publisher if kind in REGISTRY else ""
+        return publisher or source_id
+
     def interval_of(self, source: SourceConfig) -> timedelta:
         """The source's own interval, else ``defaults.interval``, else its kind's default."""
         return source.interval or self.defaults.interval or REGISTRY[source.kind].default_interval

@@ -143,7 +143,10 @@ class SnapshotRow(Base):
     """Append-only: a new row only when a key's content differs from its latest snapshot."""
 
     __tablename__ = "snapshots"
-    __table_args__ = (sa.Index("ix_snapshots_latest", "source_id", "key", "id"),)
+    __table_args__ = (
+        sa.Index("ix_snapshots_latest", "source_id", "key", "id"),
+        sa.Index("ix_snapshots_country", "country"),
+    )
 
     id: Mapped[int] = mapped_column(_Id, primary_key=True)
     source_id: Mapped[str] = mapped_column(sa.ForeignKey("sources.id"))
@@ -153,6 +156,9 @@ class SnapshotRow(Base):
     level: Mapped[int | None]
     taken_at: Mapped[datetime]
     check_id: Mapped[int] = mapped_column(_Id, sa.ForeignKey("checks.id"))
+    # The record's country and its facts (monitor.facts): what a history reads, without the content.
+    country: Mapped[str | None]
+    facts: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
 
 
 class ChangeRow(Base):

@@ -42,6 +42,7 @@ from monitor.database import (
     stored_change,
     transaction,
 )
+from monitor.facts import facts_of
 from monitor.health import Verdict
 from monitor.healthstore import record as record_health
 from monitor.models import Change, Outcome, Record, StoredChange, Validators
@@ -577,6 +578,8 @@ def _snapshot_row(
         "level": snapshot.record.level,
         "taken_at": check.started_at,
         "check_id": check_id,
+        "country": snapshot.record.country,
+        "facts": facts_of(snapshot.record.to_json()),
     }
 
 

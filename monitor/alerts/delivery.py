@@ -43,7 +43,6 @@ from monitor.config import AlertChannel, Config
 from monitor.health import Transition
 from monitor.models import ChangeClass, Notice, Record
 from monitor.pipeline import Clock, utcnow
-from monitor.sources import REGISTRY
 from monitor.store import Store
 
 log = logging.getLogger(__name__)
@@ -143,7 +142,7 @@ def view_of(details: ChangeDetails, alert_id: str, config: Config) -> AlertView:
         change_class=ChangeClass(change.change_class),
         country=after.country or _only(_source_countries(config, change.source_id)),
         source_id=change.source_id,
-        publisher=_publisher(config, change.source_id, details.kind),
+        publisher=config.publisher_of(change.source_id, details.kind),
         title=notice.title if notice else after.title,
         url=notice.url if notice and notice.url else after.url,
         reasons=change.reasons,
@@ -162,7 +161,7 @@ def health_view_of(details: HealthDetails, alert_id: str, config: Config) -> Hea
     return HealthView(
         alert_id=alert_id,
         source_id=details.source_id,
-        publisher=_publisher(config, details.source_id, details.kind),
+        publisher=config.publisher_of(details.source_id, details.kind),
         state=Transition(details.state),
         reason=details.reason,
         at=details.at,
@@ -179,13 +178,6 @@ def _newest_notice(before: Record | None, after: Record) -> Notice | None:
     fresh = [n for n in after.notices if (n.id, n.status) not in old]
     oldest = datetime.min.replace(tzinfo=UTC)
     return max(fresh, key=lambda n: n.published_at or oldest, default=None)
-
-
-def _publisher(config: Config, source_id: str, kind: str) -> str:
-    for source in config.sources:
-        if source.id == source_id:
-            return source.publisher_name
-    return REGISTRY[kind].publisher if kind in REGISTRY and REGISTRY[kind].publisher else source_id
 
 
 def _source_countries(config: Config, source_id: str) -> tuple[str, ...]:
