@@ -23,6 +23,7 @@ from monitor.checkview import print_reports
 from monitor.classify import classify_texts, read_batch, read_input
 from monitor.cliutil import Context, MonitorGroup, iso, json_option, when
 from monitor.pipeline import check_sources, parse_file
+from monitor.reportcli import history, report, serve
 from monitor.rules import KINDS, Kind
 from monitor.servicecli import run, status
 from monitor.sources import REGISTRY
@@ -223,6 +224,9 @@ def kinds(as_json: bool) -> None:
 cli.add_command(alerts_group)
 cli.add_command(run)
 cli.add_command(status)
+cli.add_command(report)
+cli.add_command(history)
+cli.add_command(serve)
 
 
 def _status_json(status: SourceStatus, broken_after: int) -> dict[str, Any]:

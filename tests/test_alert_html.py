@@ -10,19 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page
 
 from monitor.alerts.render import AlertView, render_alert, render_digest
-from monitor.browser import find_browser, launch_args
-from monitor.errors import FetchError
+from tests.support import chromium
 from tests.test_render import view
 
-try:
-    CHROMIUM = find_browser()
-except FetchError as exc:
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true, and CI installs Chromium, but: {exc.message}", pytrace=False)
-    pytest.skip(exc.message, allow_module_level=True)
+CHROMIUM = chromium.required()
 
 PHONE = {"width": 360, "height": 740}
 LONG_URL = (
@@ -45,13 +39,8 @@ def france_view() -> AlertView:
 
 @pytest.fixture(scope="module")
 def page() -> Iterator[Page]:
-    as_root = hasattr(os, "geteuid") and os.geteuid() == 0
-    with sync_playwright() as driver:
-        browser = driver.chromium.launch(
-            executable_path=CHROMIUM, args=launch_args(as_root=as_root), chromium_sandbox=not as_root
-        )
+    with chromium.launched(CHROMIUM) as browser:
         yield browser.new_page(viewport=PHONE)
-        browser.close()
 
 
 def _layout(page: Page, html: str, screenshot: Path) -> dict[str, float]:

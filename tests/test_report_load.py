@@ -93,6 +93,7 @@ def write(
     at: datetime,
     after: Record,
     before: Record | None = None,
+    *,
     change_class: ChangeClass = ChangeClass.SEVERE,
     router: Router | None = None,
 ) -> None:
@@ -122,27 +123,41 @@ def write(
     )
 
 
+def fill(store: Store) -> None:
+    """The sources of CONFIG with a Mali history: a raise, a page update, a suspension, a resumption."""
+    cfg = config()
+    store.sync_sources([(s.id, s.kind, s.url) for s in cfg.sources], T0)
+    router = Router.from_config(cfg)
+    write(store, "uk", T0, uk(1))
+    write(store, "sahel", T0, page(1))
+    write(store, "msc", T0, carrier())
+    write(store, "uk", T0 + timedelta(days=10), uk(2), uk(1), router=router)
+    write(
+        store,
+        "sahel",
+        T0 + timedelta(days=12),
+        page(2),
+        page(1),
+        change_class=ChangeClass.UPDATE,
+        router=router,
+    )
+    write(store, "msc", T0 + timedelta(days=17), carrier(SUSPENDED), carrier(), router=router)
+    resumed = carrier(SUSPENDED, RESUMED)
+    write(
+        store,
+        "msc",
+        T0 + timedelta(days=21),
+        resumed,
+        carrier(SUSPENDED),
+        change_class=ChangeClass.RELAXED,
+        router=router,
+    )
+
+
 @pytest.fixture
 def store(database_url: str) -> Iterator[Store]:
     with Store.open(database_url) as opened:
-        cfg = config()
-        opened.sync_sources([(s.id, s.kind, s.url) for s in cfg.sources], T0)
-        router = Router.from_config(cfg)
-        write(opened, "uk", T0, uk(1))
-        write(opened, "sahel", T0, page(1))
-        write(opened, "msc", T0, carrier())
-        write(opened, "uk", T0 + timedelta(days=10), uk(2), uk(1), router=router)
-        write(opened, "sahel", T0 + timedelta(days=12), page(2), page(1), ChangeClass.UPDATE, router)
-        write(opened, "msc", T0 + timedelta(days=17), carrier(SUSPENDED), carrier(), router=router)
-        write(
-            opened,
-            "msc",
-            T0 + timedelta(days=21),
-            carrier(SUSPENDED, RESUMED),
-            carrier(SUSPENDED),
-            ChangeClass.RELAXED,
-            router,
-        )
+        fill(opened)
         yield opened
 
 
@@ -251,7 +266,7 @@ def test_health_events_and_sources_no_longer_configured(store: Store) -> None:
 def test_the_data_version_moves_with_every_write(store: Store) -> None:
     before = data_version(store)
     assert data_version(store) == before
-    write(store, "uk", NOW, uk(3), uk(2), ChangeClass.UPDATE)
+    write(store, "uk", NOW, uk(3), uk(2), change_class=ChangeClass.UPDATE)
     assert data_version(store) != before
 
 

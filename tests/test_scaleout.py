@@ -127,6 +127,11 @@ def next_check_gaps(db: Database) -> list[float]:
     return [times[1] - times[0] for times in starts.values()]
 
 
+def checks_per_worker(logs: list[Path]) -> list[int]:
+    """The checks each worker logged (one line per check)."""
+    return [len(re.findall(r"monitor\.check: s\d{3}: ", log.read_text())) for log in logs]
+
+
 @pytest.fixture
 def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
     procs: list[subprocess.Popen[bytes]] = []
@@ -216,9 +221,10 @@ def test_three_workers_share_200_sources_and_take_over_a_killed_ones(
     # Due an interval after its check started (plus jitter): never sooner, whichever worker.
     assert len(cadence) == SOURCES and min(cadence) >= INTERVAL
 
-    # The three workers shared the work (their logs: one line per check).
-    per_worker = [len(re.findall(r"monitor\.check: s\d{3}: ", log.read_text())) for log in logs]
-    assert all(count > 0 for count in per_worker)
+    # The workers shared the work (their logs: one line per check). Row locks make no promise of
+    # fairness: on a loaded machine a worker that starts late may find every source taken.
+    per_worker = checks_per_worker(logs)
+    assert sum(per_worker) >= 3 * SOURCES and sum(count > 0 for count in per_worker) >= 2
 
     # The dead worker's sources were taken over within one lease (and a moment to wake up).
     assert takeover <= LEASE + 1.0, f"taken over after {takeover:.1f} s"

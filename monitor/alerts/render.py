@@ -189,6 +189,17 @@ def country_name(code: str | None) -> str:
     return str(getattr(found, "common_name", None) or found.name)
 
 
+def badge_colours(change_class: ChangeClass) -> tuple[str, str]:
+    """The (background, text) colours of ``change_class``'s badge, as CSS hex colours."""
+    return _BADGE_COLOURS[change_class]
+
+
+def changed_lines(diff: str) -> Iterator[tuple[str, str]]:
+    """The added ("+") and removed ("-") content lines of a unified diff as (sign, text), each
+    text on one line; see :func:`_changed_lines`."""
+    return _changed_lines(diff)
+
+
 def format_utc(moment: datetime) -> str:
     """``moment`` in UTC as "7 Nov 2025 09:12 UTC", whatever the locale.
 

@@ -15,16 +15,15 @@ IPv4 address), or an IPv6 address in brackets (``[::1]:8765``); port 0 takes any
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 from collections.abc import Callable, Iterable
-from socketserver import ThreadingMixIn
 from typing import TYPE_CHECKING, Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
 
 from monitor.errors import ConfigError
+from monitor.wsgiserve import base_url, bind
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -58,8 +57,7 @@ class Endpoint:
         if self._server is not None:
             raise RuntimeError("the endpoint is already started")
         try:
-            server_class = _IPv6Server if _is_ipv6(self._host) else _Server
-            server = make_server(self._host, self._port, self._app, server_class, _QuietHandler)
+            server = bind(self._app, self._host, self._port, _QuietHandler)
         except OSError as exc:
             reason = (exc.strerror or str(exc)).lower()
             raise ConfigError(f"cannot serve /metrics on {self._address}: {reason}") from None
@@ -75,8 +73,7 @@ class Endpoint:
         """``http://HOST:PORT`` with the port actually bound; only once started."""
         if self._server is None:
             raise RuntimeError("the endpoint is not started")
-        host = f"[{self._host}]" if _is_ipv6(self._host) else self._host
-        return f"http://{host}:{self._server.server_address[1]}"
+        return base_url(self._server)
 
     def stop(self) -> None:
         """Stop serving and release the address; does nothing when not started."""
@@ -95,10 +92,6 @@ def _split(address: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or int(port) > 65535:
         raise ConfigError(f"cannot serve /metrics on {address!r}: expected HOST:PORT such as 127.0.0.1:8765")
     return host, int(port)
-
-
-def _is_ipv6(host: str) -> bool:
-    return ":" in host
 
 
 class _App:
@@ -148,18 +141,6 @@ class _App:
             return "500 Internal Server Error", [("Content-Type", _TEXT)], b"cannot collect the metrics\n"
         headers = [(k, v) for k, v in answer["headers"] if k.lower() != "content-length"]
         return str(answer["status"]), headers, body
-
-
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True  # a client that never finishes its request does not delay stop()
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients hanging up mid-answer are routine; socketserver would print a traceback.
-        log.debug("error while answering %s", client_address, exc_info=True)
-
-
-class _IPv6Server(_Server):
-    address_family = socket.AF_INET6
 
 
 class _QuietHandler(WSGIRequestHandler):
