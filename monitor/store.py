@@ -404,7 +404,8 @@ def _unique_sources(sources: Iterable[tuple[str, str, str]]) -> dict[str, tuple[
 def _insert_sources(conn: Connection, sources: Mapping[str, tuple[str, str]], now: datetime) -> None:
     if sources:
         rows = [{"id": i, "kind": kind, "url": url, "created_at": now} for i, (kind, url) in sources.items()]
-        conn.execute(sa.insert(SourceRow), rows)
+        # Several workers starting together may insert the same new sources: the first one wins.
+        insert_missing(conn, SourceRow, rows)
 
 
 def _update_configured(conn: Connection, stored: sa.Row[Any], kind: str, url: str) -> None:

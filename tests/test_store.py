@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -164,6 +165,25 @@ def test_sync_sources_inserts_updates_deactivates_and_reactivates(store: Store) 
         [("msc", "rss", "https://msc.test/"), (SOURCE, "uk_fcdo", "https://example.org/advice")], T0
     )
     assert [s.id for s in store.statuses()] == ["msc", SOURCE]
+
+
+def test_workers_starting_together_synchronise_the_same_new_sources(database_url: str) -> None:
+    upgrade(database_url)
+    sources = [(f"s{i:03d}", "rss", f"https://example.org/{i}") for i in range(200)]
+    stores = [Store.open(database_url, migrate=False) for _ in range(4)]
+    start = threading.Barrier(len(stores))
+
+    def sync(store: Store) -> None:
+        start.wait()
+        store.sync_sources(sources, T0)
+
+    try:
+        with ThreadPoolExecutor(max_workers=len(stores)) as pool:
+            list(pool.map(sync, stores))  # re-raises a worker's error
+        assert [s.id for s in stores[0].statuses()] == [i for i, _, _ in sources]
+    finally:
+        for store in stores:
+            store.close()
 
 
 def test_sync_sources_rejects_duplicate_ids(store: Store) -> None:
