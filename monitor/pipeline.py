@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import ValidationError
@@ -328,11 +328,19 @@ def parse_file(
     countries: Sequence[str] = (),
     url: str | None = None,
     content_type: str | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> list[Record]:
-    """Parse a saved payload with a kind, as a source of that kind would. Raises MonitorError."""
+    """Parse a saved payload with a kind (and its ``options``), as a source of that kind would.
+    Raises MonitorError."""
     try:
         config = SourceConfig.model_validate(
-            {"id": "parse", "kind": kind, "url": url or "https://localhost/", "countries": countries}
+            {
+                "id": "parse",
+                "kind": kind,
+                "url": url or "https://localhost/",
+                "countries": countries,
+                "options": dict(options or {}),
+            }
         )
     except ValidationError as exc:
         message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
