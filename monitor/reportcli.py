@@ -18,6 +18,7 @@ from rich.text import Text
 from monitor import config as config_module
 from monitor.alerts.render import badge_colours, country_name
 from monitor.cliutil import Context, when
+from monitor.display import one_line, shorten
 from monitor.errors import MonitorError
 from monitor.models import ChangeClass
 from monitor.pipeline import utcnow
@@ -182,7 +183,7 @@ def _print_table(changes: Sequence[ChangeEntry]) -> None:
             Text(change.publisher),
             Text(f" {change.change_class.value} ", style=f"{foreground} on {background}"),
             _levels(change),
-            Text(_shorten(change.reasons[0]) if change.reasons else "-"),
+            Text(shorten(one_line(change.reasons[0]), _REASON_CHARS) if change.reasons else "-"),
         )
     console.print(table)
     console.print(f"{len(changes)} changes")
@@ -194,11 +195,6 @@ def _levels(change: ChangeEntry) -> str:
     before = "-" if change.level_before is None else str(change.level_before)
     after = "-" if change.level_after is None else str(change.level_after)
     return after if before == after else f"{before} → {after}"
-
-
-def _shorten(text: str) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= _REASON_CHARS else line[: _REASON_CHARS - 1] + "…"
 
 
 @click.command()

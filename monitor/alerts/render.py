@@ -19,6 +19,7 @@ from typing import Any
 import jinja2
 import pycountry
 
+from monitor.display import MONTHS, one_line, safe_href, shorten
 from monitor.health import Transition, duration_text
 from monitor.models import ChangeClass
 
@@ -29,8 +30,6 @@ DIGEST_REASONS = 2
 # An error text is for a person to read on a phone, not a full traceback.
 FAILURE_ERROR_CHARS = 1000
 
-# strftime("%b") follows the process locale; messages must read the same everywhere.
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 # Most urgent first. ``relaxed`` ranks above routine updates: a lowered level is news to act on.
 SEVERITY = (
@@ -66,7 +65,6 @@ HEALTH_REASON_CHARS = 500
 # A classifier reason is often "label: “quoted sentence”"; the subject keeps the label.
 _QUOTE_START = ": “"
 _HUNK_HEADER = re.compile(r"@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@")
-_SAFE_LINK = re.compile(r"https?://", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -180,7 +178,7 @@ def country_name(code: str | None) -> str:
     pycountry's ``common_name`` is preferred to the formal ``name``. An unknown code is returned
     as given (upper-cased); None or a blank code gives "Unknown country".
     """
-    cleaned = _one_line(code or "").upper()
+    cleaned = one_line(code or "").upper()
     if not cleaned:
         return "Unknown country"
     found = pycountry.countries.get(alpha_2=cleaned)
@@ -206,7 +204,7 @@ def format_utc(moment: datetime) -> str:
     A naive datetime is taken to be UTC already (the store keeps UTC), never local time.
     """
     utc = _as_utc(moment)
-    return f"{utc.day} {_MONTHS[utc.month - 1]} {utc.year} {utc:%H:%M} UTC"
+    return f"{utc.day} {MONTHS[utc.month - 1]} {utc.year} {utc:%H:%M} UTC"
 
 
 def subject(view: AlertView) -> str:
@@ -239,12 +237,12 @@ def render_digest(channel: str, period: str, views: Sequence[AlertView]) -> Mess
     context: dict[str, Any] = {
         "reasons_shown": DIGEST_REASONS,
         "summary": summary,
-        "period": _one_line(period),
-        "channel": _one_line(channel),
+        "period": one_line(period),
+        "channel": one_line(channel),
         "alerts": [_facts(view) for view in ordered],
     }
     return Message(
-        title=f"[DIGEST] {summary} — {_one_line(period)}",
+        title=f"[DIGEST] {summary} — {one_line(period)}",
         text=_render_text("digest.txt.j2", **context),
         html=_render_html("digest.html.j2", **context),
     )
@@ -276,11 +274,11 @@ def render_failure(view: AlertView | HealthView, channel: str, error: str) -> Me
     context: dict[str, Any] = {
         "health": isinstance(view, HealthView),
         "alert": facts,
-        "channel": _one_line(channel),
-        "error": _shorten(error.strip(), FAILURE_ERROR_CHARS, at_word=False),
+        "channel": one_line(channel),
+        "error": shorten(error.strip(), FAILURE_ERROR_CHARS, at_word=False),
     }
     return Message(
-        title=f"[DELIVERY FAILED] {_one_line(channel)}: {facts.subject}",
+        title=f"[DELIVERY FAILED] {one_line(channel)}: {facts.subject}",
         text=_render_text("failure.txt.j2", **context),
         html=_render_html("failure.html.j2", **context),
     )
@@ -288,7 +286,7 @@ def render_failure(view: AlertView | HealthView, channel: str, error: str) -> Me
 
 def render_test(channel: str, now: datetime) -> Message:
     """A short message proving that ``channel`` works; ``now`` is the sending time."""
-    context: dict[str, Any] = {"channel": _one_line(channel), "sent": format_utc(now)}
+    context: dict[str, Any] = {"channel": one_line(channel), "sent": format_utc(now)}
     return Message(
         title="Advisory monitor: test message",
         text=_render_text("test.txt.j2", **context),
@@ -299,7 +297,7 @@ def render_test(channel: str, now: datetime) -> Message:
 def _facts(view: AlertView) -> _Facts:
     changes, more = _diff_excerpt(view.diff)
     background, foreground = _BADGE_COLOURS[view.change_class]
-    url = _one_line(view.url)
+    url = one_line(view.url)
     return _Facts(
         subject=subject(view),
         gist=_main_reason(view),
@@ -307,26 +305,26 @@ def _facts(view: AlertView) -> _Facts:
         badge_bg=background,
         badge_fg=foreground,
         heading=_place(view),
-        title=_one_line(view.title),
+        title=one_line(view.title),
         level=_level_line(view),
-        reasons=tuple(text for text in map(_one_line, view.reasons) if text),
+        reasons=tuple(text for text in map(one_line, view.reasons) if text),
         changes=changes,
         more_changes=more,
         url=url,
-        href=url if _SAFE_LINK.match(url) else None,
-        publisher=_one_line(view.publisher),
+        href=safe_href(url),
+        publisher=one_line(view.publisher),
         published=format_utc(view.updated_at) if view.updated_at else "not stated",
         detected=format_utc(view.detected_at),
-        alert_id=_one_line(view.alert_id),
+        alert_id=one_line(view.alert_id),
     )
 
 
 def _health_facts(view: HealthView) -> _HealthFacts:
     recovered = view.state is Transition.RECOVERED
     background, foreground = _HEALTH_COLOURS[view.state]
-    url = _one_line(view.url)
-    reason = _shorten(_one_line(view.reason or ""), HEALTH_REASON_CHARS, at_word=False) or None
-    error = _shorten(_one_line(view.last_error or ""), FAILURE_ERROR_CHARS, at_word=False) or None
+    url = one_line(view.url)
+    reason = shorten(one_line(view.reason or ""), HEALTH_REASON_CHARS, at_word=False) or None
+    error = shorten(one_line(view.last_error or ""), FAILURE_ERROR_CHARS, at_word=False) or None
     return _HealthFacts(
         subject=health_subject(view),
         badge=f"SOURCE {view.state.value.upper()}",
@@ -341,21 +339,21 @@ def _health_facts(view: HealthView) -> _HealthFacts:
         last_success=format_utc(view.last_success_at) if view.last_success_at else "never",
         last_error=error,
         url=url,
-        href=url if _SAFE_LINK.match(url) else None,
-        alert_id=_one_line(view.alert_id),
+        href=safe_href(url),
+        alert_id=one_line(view.alert_id),
     )
 
 
 def _source_heading(view: HealthView) -> str:
-    source, publisher = _one_line(view.source_id), _one_line(view.publisher)
+    source, publisher = one_line(view.source_id), one_line(view.publisher)
     return source if publisher in ("", source) else f"{source} — {publisher}"
 
 
 def _health_gist(view: HealthView) -> str:
     if view.state is Transition.RECOVERED:
         return f"works again after {_outage(view)}" if view.unhealthy_since else "works again"
-    headline = _REASON_DETAILS.split(_one_line(view.reason or ""), maxsplit=1)[0]
-    return _shorten(headline, SUBJECT_REASON_CHARS) or "stopped working"
+    headline = _REASON_DETAILS.split(one_line(view.reason or ""), maxsplit=1)[0]
+    return shorten(headline, SUBJECT_REASON_CHARS) or "stopped working"
 
 
 def _health_summary(view: HealthView) -> str:
@@ -372,13 +370,13 @@ def _outage(view: HealthView) -> str:
 
 
 def _place(view: AlertView) -> str:
-    return f"{country_name(view.country)} — {_one_line(view.publisher)}"
+    return f"{country_name(view.country)} — {one_line(view.publisher)}"
 
 
 def _main_reason(view: AlertView) -> str:
     """The first reason without its quoted evidence, or the title, in a few words."""
     reason = view.reasons[0].split(_QUOTE_START, 1)[0] if view.reasons else ""
-    return _shorten(_one_line(reason) or _one_line(view.title), SUBJECT_REASON_CHARS)
+    return shorten(one_line(reason) or one_line(view.title), SUBJECT_REASON_CHARS)
 
 
 def _level_line(view: AlertView) -> str | None:
@@ -393,7 +391,7 @@ def _level_line(view: AlertView) -> str | None:
 
 
 def _level(level: int | None, label: str | None) -> str | None:
-    label = _one_line(label or "") or None
+    label = one_line(label or "") or None
     if level is None:
         return label
     return f"{level} ({label})" if label else str(level)
@@ -409,7 +407,7 @@ def _digest_summary(ordered: Sequence[AlertView]) -> str:
 def _diff_excerpt(diff: str) -> tuple[tuple[_DiffLine, ...], int]:
     """The first added/removed lines of ``diff``, each cut to size, and how many were left out."""
     lines = [
-        _DiffLine(added=sign == "+", text=_shorten(text, EXCERPT_LINE_CHARS))
+        _DiffLine(added=sign == "+", text=shorten(text, EXCERPT_LINE_CHARS))
         for sign, text in _changed_lines(diff)
     ]
     return tuple(lines[:EXCERPT_LINES]), max(0, len(lines) - EXCERPT_LINES)
@@ -432,7 +430,7 @@ def _changed_lines(diff: str) -> Iterator[tuple[str, str]]:
             if line.startswith(("---", "+++")):
                 continue
         # A context line for an empty line is " ", or "" once trailing spaces were trimmed.
-        sign, text = line[:1] or " ", _one_line(line[1:])
+        sign, text = line[:1] or " ", one_line(line[1:])
         if sign in ("-", " "):
             old_left -= 1
         if sign in ("+", " "):
@@ -443,22 +441,6 @@ def _changed_lines(diff: str) -> Iterator[tuple[str, str]]:
 
 def _hunk_size(count: str | None) -> int:
     return 1 if count is None else int(count)
-
-
-def _one_line(text: str) -> str:
-    """``text`` with every run of whitespace, line breaks included, made one space."""
-    return " ".join(text.split())
-
-
-def _shorten(text: str, limit: int, *, at_word: bool = True) -> str:
-    """``text`` cut to at most ``limit`` characters, "…" included, preferably between words."""
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    # The cut already falls between words when the next character is a space.
-    if at_word and " " in cut and not text[limit - 1].isspace():
-        cut = cut.rsplit(" ", 1)[0]
-    return cut.rstrip(" ,;:.–—-") + "…"
 
 
 def _as_utc(moment: datetime) -> datetime:

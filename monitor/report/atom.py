@@ -17,6 +17,7 @@ from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
 from monitor.alerts.render import changed_lines, country_name, format_utc
+from monitor.display import one_line, safe_href, shorten
 from monitor.models import ChangeClass
 from monitor.report.history import ChangeEntry, History
 
@@ -29,7 +30,6 @@ DIFF_LINES = 20
 DIFF_LINE_CHARS = 400
 PLACE_COUNTRIES = 3  # an entry about more countries names this many and counts the others
 
-_SAFE_LINK = re.compile(r"https?://\S+", re.IGNORECASE)
 # Characters XML 1.0 cannot carry (controls, lone surrogates, U+FFFE/U+FFFF): lxml refuses them.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _QUOTE_START = ": “"
@@ -72,7 +72,7 @@ def _title(change: ChangeEntry, country: str | None) -> str:
     """One line: "[CRITICAL] Mali — UK FCDO: leave now". ``country`` names the place when the
     feed is about one country; otherwise the change's own countries do."""
     place = _place(change, country)
-    publisher = _one_line(change.publisher)
+    publisher = one_line(change.publisher)
     heading = f"{place} — {publisher}" if place else publisher
     return _clean(f"[{change.change_class.value.upper()}] {heading}: {_main_reason(change)}")
 
@@ -101,7 +101,7 @@ def _fill(entry: FeedEntry, change: ChangeEntry, country: str | None) -> None:
 
 def _content_html(change: ChangeEntry, href: str | None) -> str:
     """The entry's body as HTML: every value from the change is escaped here."""
-    parts = [f"<p><strong>{_esc(_one_line(change.publisher))}</strong>: {_esc(_cut(change.title))}</p>"]
+    parts = [f"<p><strong>{_esc(one_line(change.publisher))}</strong>: {_esc(_cut(change.title))}</p>"]
     level = _level_line(change)
     if level:
         parts.append(f"<p>Level: {_esc(level)}</p>")
@@ -174,18 +174,12 @@ def _main_reason(change: ChangeEntry) -> str:
 
 def _safe_href(url: str) -> str | None:
     """``url`` when it is an http(s) address (one that cannot run script), else None."""
-    cleaned = _clean(url.strip())
-    return cleaned if _SAFE_LINK.fullmatch(cleaned) else None
+    return safe_href(_clean(url))
 
 
 def _cut(text: str, limit: int = TEXT_CHARS) -> str:
     """``text`` on one line, cut to at most ``limit`` characters, "…" included."""
-    line = _one_line(text)
-    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    return shorten(one_line(text), limit, at_word=False)
 
 
 def _esc(text: str) -> str:

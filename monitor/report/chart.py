@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor.alerts.render import format_utc
+from monitor.display import MONTHS
 from monitor.report.history import ChangeEntry, Point
-from monitor.report.wording import MONTHS, day_text, notice_tone, notice_word, utc
+from monitor.report.wording import day_text, notice_tone, notice_word, utc
 
 WIDTH = 800
 LEFT = 112  # room for the level and lane labels

@@ -16,6 +16,7 @@ from difflib import SequenceMatcher
 from itertools import islice
 
 from monitor.alerts.render import changed_lines, format_utc
+from monitor.display import one_line, safe_href, shorten
 from monitor.health import duration_text
 from monitor.report.history import ChangeEntry
 from monitor.report.wording import level_tone, notice_tone, notice_word
@@ -30,7 +31,6 @@ MAX_WORDS = 800
 # Two lines this different are a removal and an addition, not an edit worth marking word by word.
 MIN_LIKENESS = 0.4
 
-_SAFE_LINK = re.compile(r"https?://", re.IGNORECASE)
 _WORD = re.compile(r"\S+\s*|\s+")
 _QUOTE_START = ": “"
 
@@ -110,11 +110,11 @@ def change_row(change: ChangeEntry) -> ChangeRow:
         published=format_utc(change.published_at) if change.published_at else "—",
         before=_level(change.level_before, change.label_before),
         after=_level(change.level_after, change.label_after),
-        notice=f"{notice_word(notice.status)}: {shorten(one_line(notice.title), TITLE_CHARS)}"
+        notice=f"{notice_word(notice.status)}: {shorten(one_line(notice.title), TITLE_CHARS, at_word=False)}"
         if notice
         else None,
         notice_tone=notice_tone(notice.status if notice else None),
-        title=shorten(one_line(change.title), TITLE_CHARS),
+        title=shorten(one_line(change.title), TITLE_CHARS, at_word=False),
         url=url,
         href=safe_href(url),
         reasons=tuple(reason(text) for text in change.reasons if text.strip()),
@@ -130,7 +130,7 @@ def change_row(change: ChangeEntry) -> ChangeRow:
 
 def reason(text: str) -> Reason:
     """``label: “quoted sentence”`` split into its label and quote; any other text is a label."""
-    cleaned = shorten(one_line(text), REASON_CHARS)
+    cleaned = shorten(one_line(text), REASON_CHARS, at_word=False)
     label, found, quote = cleaned.partition(_QUOTE_START)
     if not found:
         return Reason(cleaned, None)
@@ -152,23 +152,8 @@ def diff_excerpt(diff: str) -> Iterator[DiffLine]:
     yield from _edits(removed, added)
 
 
-def safe_href(url: str) -> str | None:
-    """``url`` when it is an http(s) address a link may point to, else None."""
-    return url if _SAFE_LINK.match(url) else None
-
-
-def one_line(text: str) -> str:
-    """``text`` with every run of whitespace, line breaks included, made one space."""
-    return " ".join(text.split())
-
-
-def shorten(text: str, limit: int) -> str:
-    """``text`` cut to at most ``limit`` characters, "…" included."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def _level(level: int | None, label: str | None) -> LevelText | None:
-    label = shorten(one_line(label or ""), TITLE_CHARS) or None
+    label = shorten(one_line(label or ""), TITLE_CHARS, at_word=False) or None
     if level is None and label is None:
         return None
     return LevelText(str(level) if level is not None else "—", label, level_tone(level))
@@ -187,7 +172,7 @@ def _edits(removed: Sequence[str], added: Sequence[str]) -> Iterator[DiffLine]:
 
 def _whole(text: str, *, added: bool) -> DiffLine:
     """A line added or removed as a whole: no word in it is marked on its own."""
-    return DiffLine(added, (Piece(shorten(text, LINE_CHARS), False),))
+    return DiffLine(added, (Piece(shorten(text, LINE_CHARS, at_word=False), False),))
 
 
 def _edit(old: str, new: str) -> tuple[DiffLine, DiffLine]:
@@ -219,7 +204,7 @@ def _condensed(pieces: Sequence[Piece]) -> tuple[Piece, ...]:
     for index, piece in enumerate(pieces):
         text = piece.text if piece.changed else _context(piece.text, index > 0, index < len(pieces) - 1)
         if total + len(text) > LINE_CHARS:
-            kept.append(Piece(shorten(text, max(2, LINE_CHARS - total)), piece.changed))
+            kept.append(Piece(shorten(text, max(2, LINE_CHARS - total), at_word=False), piece.changed))
             break
         kept.append(Piece(text, piece.changed))
         total += len(text)

@@ -15,11 +15,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from monitor.alerts.render import SEVERITY, country_name, format_utc
+from monitor.display import one_line, safe_href, shorten
 from monitor.health import duration_text
 from monitor.models import ChangeClass
 from monitor.report.chart import Axis, Chart, Series, timeline
 from monitor.report.history import ChangeEntry, History, Point, SourceView
-from monitor.report.rows import ChangeRow, change_row, one_line, safe_href, shorten
+from monitor.report.rows import ChangeRow, change_row
 from monitor.report.wording import day_text, level_tone, notice_tone, notice_word, utc
 
 LIVE_ROWS = 25
@@ -321,7 +322,7 @@ def _cell(
 
 
 def _label(text: str | None) -> str | None:
-    return shorten(one_line(text or ""), CELL_LABEL_CHARS) or None
+    return shorten(one_line(text or ""), CELL_LABEL_CHARS, at_word=False) or None
 
 
 def _place(code: str) -> str:
@@ -347,12 +348,12 @@ def _health(source: SourceView) -> HealthRow:
         active=source.active,
         interval=duration_text(source.interval) if source.interval else None,
         healthy=source.health == "ok",
-        reason=shorten(one_line(source.health_reason or ""), ERROR_CHARS) or None,
+        reason=shorten(one_line(source.health_reason or ""), ERROR_CHARS, at_word=False) or None,
         since=format_utc(source.health_since) if source.health_since else None,
         last_success=format_utc(source.last_success_at) if source.last_success_at else "never",
         last_check=format_utc(source.last_check_at) if source.last_check_at else "never",
         outcome=source.last_outcome,
-        error=shorten(one_line(source.last_error or ""), ERROR_CHARS) or None,
+        error=shorten(one_line(source.last_error or ""), ERROR_CHARS, at_word=False) or None,
         failures=source.consecutive_failures,
         blocked=source.blocked,
     )
@@ -366,7 +367,7 @@ def _events(history: History) -> tuple[EventRow, ...]:
             at=format_utc(event.at),
             source=publisher.get(event.source_id, event.source_id),
             recovered=event.state == "recovered",
-            reason=shorten(one_line(event.reason or ""), ERROR_CHARS) or None,
+            reason=shorten(one_line(event.reason or ""), ERROR_CHARS, at_word=False) or None,
         )
         for event in newest
     )

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from monitor.display import MONTHS
 from monitor.models import NoticeStatus
 
 # strftime("%b") follows the process locale; the report must read the same everywhere.
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 _NOTICE_WORDS = {
     NoticeStatus.SUSPENSION: "Suspended",
