@@ -263,6 +263,14 @@ def test_health_events_and_sources_no_longer_configured(store: Store) -> None:
     assert later.changes == () and later.health_events == ()
 
 
+def test_configured_sources_not_checked_yet_are_listed(database_url: str) -> None:
+    with Store.open(database_url) as empty:
+        history = load_history(empty, config(), Window(), NOW)
+    assert [s.id for s in history.sources] == ["uk", "sahel", "msc"]
+    assert all(s.last_check_at is None and s.active for s in history.sources)
+    assert history.countries == ("BF", "ML") and history.changes == ()
+
+
 def test_the_data_version_moves_with_every_write(store: Store) -> None:
     before = data_version(store)
     assert data_version(store) == before

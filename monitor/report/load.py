@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
-from monitor.config import Config
+from monitor.config import Config, SourceConfig
 from monitor.database import AlertRow, ChangeRow, CheckRow, HealthEventRow, SnapshotRow, SourceRow
 from monitor.models import ChangeClass, NoticeStatus
 from monitor.report.history import (
@@ -79,11 +79,37 @@ def _countries_by_source(config: Config, rows: Sequence[sa.Row[Any]]) -> dict[st
 
 
 def _sources(config: Config, rows: Sequence[sa.Row[Any]], shown: set[str]) -> tuple[SourceView, ...]:
-    """Configured sources in configuration order, then the others that have history to show."""
-    order = {s.id: n for n, s in enumerate(config.sources)}
-    kept = [row for row in rows if row.id in order or row.id in shown]
-    kept.sort(key=lambda row: (order.get(row.id, len(order)), row.id))
-    return tuple(_source_view(config, row) for row in kept)
+    """Configured sources in configuration order (checked or not yet), then the sources no
+    longer configured that have history to show."""
+    stored = {row.id: row for row in rows}
+    configured = [
+        _source_view(config, stored[s.id]) if s.id in stored else _unchecked(config, s)
+        for s in config.sources
+    ]
+    listed = {s.id for s in config.sources}
+    gone = sorted((row for row in rows if row.id in shown and row.id not in listed), key=lambda row: row.id)
+    return (*configured, *(_source_view(config, row) for row in gone))
+
+
+def _unchecked(config: Config, source: SourceConfig) -> SourceView:
+    """A configured source the database does not know yet: never checked."""
+    return SourceView(
+        id=source.id,
+        kind=source.kind,
+        publisher=source.publisher_name,
+        url=source.url,
+        active=True,
+        countries=source.countries,
+        interval=config.interval_of(source),
+        health="ok",
+        health_reason=None,
+        health_since=None,
+        last_check_at=None,
+        last_outcome=None,
+        last_error=None,
+        consecutive_failures=0,
+        last_success_at=None,
+    )
 
 
 def _source_view(config: Config, row: sa.Row[Any]) -> SourceView:
