@@ -31,3 +31,24 @@ def safe_href(url: str) -> str | None:
     ``javascript:`` or ``data:``), else None."""
     trimmed = url.strip()
     return trimmed if _SAFE_LINK.fullmatch(trimmed) else None
+
+
+def level_text(level: int | None, label: str | None) -> str | None:
+    """A level with the publisher's label: "4 (Do not travel)", "4", the label alone, or None."""
+    label = one_line(label or "") or None
+    if level is None:
+        return label
+    return f"{level} ({label})" if label else str(level)
+
+
+def level_change(
+    before: tuple[int | None, str | None], after: tuple[int | None, str | None], *, unchanged: str
+) -> str | None:
+    """ "3 (…) → 4 (…)" for two (level, label) pairs, the level followed by ``unchanged`` when it
+    did not move, or None when neither side is known."""
+    old, new = level_text(*before), level_text(*after)
+    if old is None and new is None:
+        return None
+    if old == new:
+        return f"{new}{unchanged}"
+    return f"{old or 'unknown'} → {new or 'unknown'}"

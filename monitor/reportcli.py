@@ -60,6 +60,16 @@ def _open(obj: Context, config: config_module.Config) -> Store:
     return Store.open(obj.database or config.database)
 
 
+def _history(obj: Context, window: Window) -> History:
+    """The history in ``window``, read now."""
+    config = obj.config()
+    store = _open(obj, config)
+    try:
+        return load_history(store, config, window, utcnow())
+    finally:
+        store.close()
+
+
 @click.command()
 @click.option(
     "--out",
@@ -76,13 +86,7 @@ def report(obj: Context, out: Path, countries: tuple[str, ...], since: str | Non
     """Write the advisory history report: one self-contained HTML file (no network needed to
     view it) with the current state, a timeline and the changes of every country, and the
     health of every source."""
-    window = _window(since, until, countries)
-    config = obj.config()
-    store = _open(obj, config)
-    try:
-        history = load_history(store, config, window, utcnow())
-    finally:
-        store.close()
+    history = _history(obj, _window(since, until, countries))
     page = render_report(history)
     if str(out) == "-":
         sys.stdout.write(page)
@@ -139,13 +143,7 @@ def history(  # noqa: PLR0917 (click passes every option)
     """List the changes recorded: a table, or JSON / CSV for scripts (oldest first)."""
     if as_json_flag and as_csv_flag:
         raise click.UsageError("--json and --csv exclude each other")
-    window = _window(since, until, countries)
-    config = obj.config()
-    store = _open(obj, config)
-    try:
-        loaded = load_history(store, config, window, utcnow())
-    finally:
-        store.close()
+    loaded = _history(obj, _window(since, until, countries))
     _check_sources(sources, loaded)
     changes = select(loaded.changes, sources=sources, min_class=ChangeClass(min_class) if min_class else None)
     if as_json_flag:

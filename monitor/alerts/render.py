@@ -19,7 +19,7 @@ from typing import Any
 import jinja2
 import pycountry
 
-from monitor.display import MONTHS, one_line, safe_href, shorten
+from monitor.display import MONTHS, level_change, one_line, safe_href, shorten
 from monitor.health import Transition, duration_text
 from monitor.models import ChangeClass
 
@@ -381,20 +381,8 @@ def _main_reason(view: AlertView) -> str:
 
 def _level_line(view: AlertView) -> str | None:
     """What follows "Level: ": "3 (…) → 4 (…)", "4 (…) (unchanged)", or None when nothing is known."""
-    before = _level(view.level_before, view.label_before)
-    after = _level(view.level_after, view.label_after)
-    if before is None and after is None:
-        return None
-    if before == after:
-        return f"{after} (unchanged)"
-    return f"{before or 'unknown'} → {after or 'unknown'}"
-
-
-def _level(level: int | None, label: str | None) -> str | None:
-    label = one_line(label or "") or None
-    if level is None:
-        return label
-    return f"{level} ({label})" if label else str(level)
+    before, after = (view.level_before, view.label_before), (view.level_after, view.label_after)
+    return level_change(before, after, unchanged=" (unchanged)")
 
 
 def _digest_summary(ordered: Sequence[AlertView]) -> str:

@@ -17,7 +17,7 @@ from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
 
 from monitor.alerts.render import changed_lines, country_name, format_utc
-from monitor.display import one_line, safe_href, shorten
+from monitor.display import level_change, one_line, safe_href, shorten
 from monitor.models import ChangeClass
 from monitor.report.history import ChangeEntry, History
 
@@ -142,20 +142,9 @@ def _times(change: ChangeEntry) -> str:
 
 def _level_line(change: ChangeEntry) -> str | None:
     """ "2 (Exercise increased caution) → 4 (Do not travel)", "4 (…), unchanged", or None."""
-    before = _level(change.level_before, change.label_before)
-    after = _level(change.level_after, change.label_after)
-    if before is None and after is None:
-        return None
-    if before == after:
-        return f"{after}, unchanged"
-    return f"{before or 'unknown'} → {after or 'unknown'}"
-
-
-def _level(level: int | None, label: str | None) -> str | None:
-    text = _cut(label or "") or None
-    if level is None:
-        return text
-    return f"{level} ({text})" if text else str(level)
+    before = (change.level_before, _cut(change.label_before or ""))
+    after = (change.level_after, _cut(change.label_after or ""))
+    return level_change(before, after, unchanged=", unchanged")
 
 
 def _place(change: ChangeEntry, country: str | None) -> str:
