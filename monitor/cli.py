@@ -23,6 +23,7 @@ from monitor.checkview import print_reports
 from monitor.classify import classify_texts, read_batch, read_input
 from monitor.cliutil import Context, MonitorGroup, iso, json_option, when
 from monitor.pipeline import check_sources, parse_file
+from monitor.replaycli import replay_command
 from monitor.reportcli import history, report, serve
 from monitor.rules import KINDS, Kind
 from monitor.servicecli import run, status
@@ -227,6 +228,7 @@ cli.add_command(status)
 cli.add_command(report)
 cli.add_command(history)
 cli.add_command(serve)
+cli.add_command(replay_command)
 
 
 def _status_json(status: SourceStatus, broken_after: int) -> dict[str, Any]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,9 +16,9 @@ from rich.text import Text
 
 from monitor import config as config_module
 from monitor.alerts.render import badge_colours, country_name
+from monitor.atomicfile import write_atomically
 from monitor.cliutil import Context, when
 from monitor.display import one_line, shorten
-from monitor.errors import MonitorError
 from monitor.models import ChangeClass
 from monitor.pipeline import utcnow
 from monitor.report.export import as_csv, as_json, select
@@ -91,28 +90,12 @@ def report(obj: Context, out: Path, countries: tuple[str, ...], since: str | Non
     if str(out) == "-":
         sys.stdout.write(page)
         return
-    _write_atomically(out, page)
+    write_atomically(out, page, what="the report")
     click.echo(
         f"monitor: report written to {out.resolve()} ({len(history.changes)} changes, "
         f"{len(history.countries)} countries, {len(history.sources)} sources)",
         err=True,
     )
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that a reader never sees half a file."""
-    target = path.resolve()
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", dir=target.parent, prefix=f".{target.name}.", delete=False
-        ) as tmp:
-            tmp.write(text)
-        written = Path(tmp.name)
-        written.chmod(0o644)
-        written.replace(target)
-    except OSError as exc:
-        raise MonitorError(f"cannot write the report to {path}: {exc.strerror or exc}") from None
 
 
 @click.command()

@@ -24,9 +24,16 @@ import random
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobEvent,
+)
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -47,6 +54,7 @@ from monitor.pipeline import (
 from monitor.schedule import jitter_for, jittered
 from monitor.service.claims import Claims, new_worker_id
 from monitor.service.metrics import Metrics
+from monitor.service.timebase import REAL_TIME, RealTime, Timebase
 from monitor.sources import Source, build
 from monitor.sources.base import Fetches
 from monitor.store import Store
@@ -90,8 +98,9 @@ class _Runtime:
 
 
 class Service:
-    """One worker of the service. ``now`` and ``rand`` are injectable; ``transport`` replaces the
-    network (tests). ``on_report`` sees every check (the CLI logs it)."""
+    """One worker of the service. ``clock`` (see :mod:`monitor.service.timebase`) and ``rand``
+    are injectable; ``transport`` replaces the network (tests). ``on_report`` sees every check
+    (the CLI logs it)."""
 
     def __init__(
         self,
@@ -101,7 +110,7 @@ class Service:
         on_report: Callable[[CheckReport], None] = lambda _report: None,
         metrics: Metrics | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        now: Clock = utcnow,
+        clock: Timebase = REAL_TIME,
         rand: Callable[[], float] = random.random,
         worker_id: str | None = None,
     ) -> None:
@@ -111,15 +120,21 @@ class Service:
         self._on_report = on_report
         self._metrics = metrics
         self._transport = transport
-        self._now, self._rand = now, rand
-        self._started = now()
+        self._clock, self._now, self._rand = clock, clock.now, rand
+        self._started = self._now()
         self._scheduler = AsyncIOScheduler(
             timezone="UTC",
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
+        self._scheduler.add_listener(
+            self._job_ended, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED
+        )
         self._inflight: set[str] = set()
         self._running: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
+        self._wakes: dict[str, datetime] = {}  # source id -> the moment its job is to wake at
+        self._waking: set[str] = set()  # sources whose job is due now and has not finished
+        self._wake = asyncio.Event()  # delivery is wanted now
+        self._delivery_idle = asyncio.Event()  # no delivery pass is running
         self._halt = threading.Event()  # set when stopping's grace is over: delivery sends no more
         self._old_pools: list[FetcherPool] = []
         self._rt = self._runtime(config)
@@ -137,6 +152,29 @@ class Service:
     @property
     def running(self) -> bool:
         return bool(self._scheduler.running)
+
+    def settled(self) -> bool:
+        """Whether everything due by now is done: no source's job due and unfinished, no check
+        running, no delivery pass running or wanted. (A replay moves its clock on only then.)"""
+        return (
+            not self._waking
+            and not self._running
+            and self._delivery_idle.is_set()
+            and not self._wake.is_set()
+        )
+
+    def next_wake(self) -> datetime | None:
+        """The earliest moment a source's job is to wake at, None without sources."""
+        return min(self._wakes.values(), default=None)
+
+    def wake_due(self) -> None:
+        """Wake the jobs due by now, and delivery (retries and digests may be due): for a clock
+        that has just moved on, whose moments had no real time before."""
+        now = self._now()
+        for source_id, moment in list(self._wakes.items()):
+            if moment <= now:
+                self._arm(source_id, moment)
+        self._wake.set()
 
     def problem(self) -> str | None:
         """Why the worker is not healthy (for ``/healthz``), or None."""
@@ -160,7 +198,7 @@ class Service:
         self._sync_jobs({}, self._rt.sources)
         beat = self._rt.config.service.heartbeat.total_seconds()
         self._scheduler.add_job(
-            self._beat, "interval", seconds=beat, id="~heartbeat", next_run_time=self._now()
+            self._beat, "interval", seconds=beat, id="~heartbeat", next_run_time=self._clock.wall(self._now())
         )
         self._scheduler.add_job(self._sweep, "interval", seconds=SWEEP_EVERY.total_seconds(), id="~sweep")
         self._scheduler.start()
@@ -220,16 +258,36 @@ class Service:
                 continue
             self._remove_job(sid)
             interval = self._rt.config.interval_of(source)
+            first = now + min(STARTUP_SPREAD, jitter_for(interval)) * self._rand()
             self._scheduler.add_job(
                 self._fire,
                 "interval",
                 args=(sid,),
                 seconds=interval.total_seconds(),
                 id=sid,
-                next_run_time=now + min(STARTUP_SPREAD, jitter_for(interval)) * self._rand(),
+                next_run_time=self._clock.wall(first),
             )
+            self._note_wake(sid, first)
+
+    def _arm(self, source_id: str, moment: datetime) -> None:
+        """Make the source's job wake at ``moment`` (paused while the moment has no real time)."""
+        with contextlib.suppress(JobLookupError):  # removed by a reload meanwhile
+            self._scheduler.modify_job(source_id, next_run_time=self._clock.wall(moment))
+            self._note_wake(source_id, moment)
+
+    def _note_wake(self, source_id: str, moment: datetime) -> None:
+        self._wakes[source_id] = moment
+        if moment <= self._now():
+            self._waking.add(source_id)
+
+    def _job_ended(self, event: JobEvent) -> None:
+        # Told once the scheduler counts the run as over (or skipped): only then may the job run
+        # again, so only then is it no longer waking.
+        self._waking.discard(event.job_id)
 
     def _remove_job(self, source_id: str) -> None:
+        self._wakes.pop(source_id, None)
+        self._waking.discard(source_id)
         with contextlib.suppress(JobLookupError):
             self._scheduler.remove_job(source_id)
 
@@ -314,8 +372,7 @@ class Service:
                 # No jitter when waiting for a lease to end: a dead worker's sources are taken
                 # over the moment its lease runs out.
                 wake = jittered(wake, self._rt.config.interval_of(source), self._rand)
-            with contextlib.suppress(JobLookupError):  # removed by a reload meanwhile
-                self._scheduler.modify_job(sid, next_run_time=wake)
+            self._arm(sid, wake)
 
     def _beat(self, state: str = "running") -> None:
         now, lease = self._now(), self._rt.config.service.lease
@@ -343,7 +400,9 @@ class Service:
             self._metrics.observe_delivery(delivery, alerts, self._now())
 
     async def _deliver_until(self, stop: asyncio.Event) -> None:
-        await deliver_until(lambda: self._rt.deliverer, stop, self._wake, halt=self._halt)
+        await deliver_until(
+            lambda: self._rt.deliverer, stop, self._wake, halt=self._halt, idle=self._delivery_idle
+        )
 
     async def _watch_reload(
         self, stop: asyncio.Event, reload: asyncio.Event, load: Callable[[], Config]
@@ -408,7 +467,7 @@ async def run_once(
 ) -> tuple[list[CheckReport], list[str]]:
     """One cycle: check every source that is due (within :data:`ONCE_SLACK`) and not held by a
     running worker. Returns the reports and the ids of the sources left alone."""
-    service = Service(config, store, transport=transport, now=now)
+    service = Service(config, store, transport=transport, clock=RealTime(now))
     start = now()
     horizons = {source.id: start + ONCE_SLACK for source in config.sources}
     taken = store.claims.claim(service.id, horizons, start, config.service.lease)
@@ -427,14 +486,17 @@ async def deliver_until(
     tick: float = DELIVERY_TICK,
     *,
     halt: threading.Event | None = None,
+    idle: asyncio.Event | None = None,
 ) -> None:
     """Deliver due alerts every ``tick`` seconds or when woken, until ``stop`` is set.
 
     ``stop`` lets the pass in flight finish; ``halt`` (set from any thread) cuts it short:
     each channel finishes the message it is sending and gives back the rest (see
     :meth:`Deliverer.deliver_due`). A database error, or any other, is logged and tried again
-    at the next tick; it never ends the loop."""
+    at the next tick; it never ends the loop. ``idle``, when given, is set while no pass runs."""
+    idle = idle or asyncio.Event()
     while not stop.is_set():
+        idle.clear()
         wake.clear()
         try:
             await asyncio.to_thread(deliverer().deliver_due, halt)
@@ -442,6 +504,7 @@ async def deliver_until(
             log.error("alert delivery: %s", exc)
         except Exception:  # the loop must outlive any one pass; the alerts stay in the outbox
             log.exception("alert delivery: unexpected error; trying again at the next tick")
+        idle.set()
         waits = [asyncio.ensure_future(event.wait()) for event in (stop, wake)]
         await asyncio.wait(waits, timeout=tick, return_when=asyncio.FIRST_COMPLETED)
         for waiting in waits:
