@@ -59,7 +59,9 @@ def test_the_expected_alerts_are_the_seeds_own() -> None:
     """The list above and the seed's timeline tell the same story."""
     timeline = load_timeline(SEED)
     publishers = {source.id: source.publisher for source in timeline.sources}
-    story = [(publishers[sid], cls) for _, sid, cls in timeline.changes_expected() if cls is not ChangeClass.NOISE]
+    story = [
+        (publishers[sid], cls) for _, sid, cls in timeline.changes_expected() if cls is not ChangeClass.NOISE
+    ]
     assert story == EXPECTED
 
 

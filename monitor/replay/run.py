@@ -122,19 +122,17 @@ def replay(
     site = SeedSite(folder, timeline, (clock := SteppedClock(timeline.start)).now)
     started = time.perf_counter()
     with SeedServer(site) as server:
-        config = _write_config(
-            options.out / "monitor.yaml",
-            timeline,
-            server,
-            database=database,
-            options=options,
-            channels=channels,
+        config_path = options.out / "monitor.yaml"
+        config, text = _configuration(
+            config_path, timeline, server, database=database, options=options, channels=channels
         )
         if options.database is None:
             _remove_sqlite(options.out / "monitor.db")
-        on_start(timeline, config, server.url)
         store = _open_empty(database)
         try:
+            # Alert URLs may hold secrets: the configuration is for its owner's eyes only.
+            write_atomically(config_path, text, what="the replay's configuration", mode=0o600)
+            on_start(timeline, config, server.url)
             result = ReplayResult(timeline, config, options.report or options.out / "report.html")
             asyncio.run(
                 _run(
@@ -290,7 +288,7 @@ def _channels(options: ReplayOptions) -> list[dict[str, Any]]:
     return entries
 
 
-def _write_config(
+def _configuration(
     path: Path,
     timeline: Timeline,
     server: SeedServer,
@@ -298,9 +296,11 @@ def _write_config(
     database: str,
     options: ReplayOptions,
     channels: Sequence[dict[str, Any]],
-) -> Config:
-    """Write the replay's configuration (the seed's sources on the local server) and load it
-    as any configuration is loaded. It is kept beside the database, for ``monitor --config``."""
+) -> tuple[Config, str]:
+    """The replay's configuration (the seed's sources on the local server, the alert
+    channels), validated as any configuration is, and its text, to be written at ``path``
+    (beside the database, for ``monitor --config``). Problems can only be the channels'; they
+    name where the channels came from."""
     every = f"{options.every.total_seconds():g}s"
     document = {
         "database": database,
@@ -327,12 +327,19 @@ def _write_config(
     )
     text = header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
     try:
-        config = config_module.loads(text, path=path, environ=os.environ)
+        return config_module.loads(text, path=path, environ=os.environ), text
     except ConfigError as exc:
-        where = f"--alerts-from {options.alerts_from}" if options.alerts_from else "--alert"
-        raise ConfigError(f"the alert channels ({where}) are not valid for this seed:\n{exc}") from None
-    write_atomically(path, text, what="the replay's configuration", mode=0o600)  # alert URLs may hold secrets
-    return config
+        from_option = [
+            f"(name: {entry['name']})" for entry in channels[len(channels) - len(options.alerts) :]
+        ]
+
+        def origin(problem: str) -> str:
+            if options.alerts_from is None or any(name in problem for name in from_option):
+                return "--alert"
+            return str(options.alerts_from)
+
+        problems = [line.removeprefix(f"{path}: ") for line in str(exc).splitlines()]
+        raise ConfigError("\n".join(f"{origin(problem)}: {problem}" for problem in problems)) from None
 
 
 def _remove_sqlite(path: Path) -> None:

@@ -15,7 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from http import HTTPStatus
 from pathlib import Path
@@ -71,7 +71,7 @@ class SeedSite:
         now = self._now()
         source = self._sources.get(path)
         served = source.serving(now) if source is not None else None
-        date = ("Date", format_datetime(now, usegmt=True))
+        date = ("Date", _http_date(now))
         if method not in ("GET", "HEAD"):
             start_response("405 Method Not Allowed", [date, ("Allow", "GET, HEAD"), *_TEXT])
             return [b"method not allowed\n"]
@@ -80,7 +80,7 @@ class SeedSite:
             start_response("404 Not Found", [date, *_TEXT])
             return [b"not found\n"]
         file = self._files[source.id, served.file]
-        validators = [("ETag", file.etag), ("Last-Modified", format_datetime(served.from_, usegmt=True))]
+        validators = [("ETag", file.etag), ("Last-Modified", _http_date(served.from_))]
         if _not_modified(environ, file.etag, served):
             self._count(source.id, HTTPStatus.NOT_MODIFIED)
             start_response("304 Not Modified", [date, *validators])
@@ -96,6 +96,10 @@ class SeedSite:
 
 
 _TEXT = (("Content-Type", "text/plain; charset=utf-8"),)
+
+
+def _http_date(moment: datetime) -> str:
+    return format_datetime(moment.astimezone(UTC), usegmt=True)
 
 
 def _not_modified(environ: WSGIEnvironment, etag: str, served: Served) -> bool:

@@ -25,7 +25,7 @@ replay's summary. Errors name the file and the entry.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -49,6 +49,14 @@ TIMELINE = "timeline.yaml"
 Expect = ChangeClass | Literal["unchanged"]
 
 
+def _in_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+# Any UTC offset may be written; times are kept in UTC (HTTP dates, the store, the report).
+UtcDatetime = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+
 def _relative_file(value: str) -> str:
     path = Path(value)
     if path.is_absolute() or ".." in path.parts or not value.strip():
@@ -63,7 +71,7 @@ class _Strict(BaseModel):
 class Served(_Strict):
     """One file and the moment the publisher started serving it."""
 
-    from_: AwareDatetime = Field(alias="from")
+    from_: UtcDatetime = Field(alias="from")
     file: Annotated[str, AfterValidator(_relative_file)]
     expect: Expect | None = None
     note: str | None = None
@@ -110,8 +118,8 @@ class Timeline(_Strict):
     """A whole seed: its span and its sources."""
 
     title: str
-    start: AwareDatetime
-    end: AwareDatetime
+    start: UtcDatetime
+    end: UtcDatetime
     sources: tuple[SeedSource, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
