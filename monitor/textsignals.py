@@ -12,8 +12,8 @@ Pure. :func:`text_signals` compares two texts sentence by sentence:
   ``update``); so does a rule stated as lasting ("remains suspended"), a lesser rule inside a
   reversal ("heavily impacted, but decided not to suspend") and a step down on one scale
   (authorized departure after an ordered one).
-* An escalating rule no longer stated, an added sentence lifting a rule, or one denying a rule
-  the old version stated, gives ``relaxed``.
+* An escalating rule no longer stated (unless a graver one on its scale replaces it), an added
+  sentence lifting a rule, or one denying a rule the old version stated, gives ``relaxed``.
 * The level of a text is the highest country-wide level it states; a raise is ``severe`` (to 3
   or 4) or ``heightened`` (to 2), a drop ``relaxed``. Statements about parts of the country are
   compared place by place: a place given a stricter level than before and than the country's
@@ -174,8 +174,11 @@ class _Comparison:
             if fresh and not _downgrade(rule, gone):
                 yield from self._new(rule)
         yield from self._lifted(before)
+        after = _stated(self.after)
         for rule in _ordered(gone):
             stating = [s for s in self.before if rule in s.match.present]
+            if _downgrade(rule, after):
+                continue  # replaced by a graver statement on the same scale: a step up
             if rule.change_class in ESCALATING and not rule.partial and stating:
                 yield _Quoted(ChangeClass.RELAXED, f"{rule.name} no longer stated", stating[0], _topic(rule))
 
@@ -309,12 +312,14 @@ def _typo_pairs(removed: Sequence[Sentence], added: Sequence[Sentence]) -> froze
     return frozenset(paired)
 
 
-def _downgrade(rule: Rule, gone: set[Rule]) -> bool:
-    """Whether ``rule`` replaces a graver statement on the same scale that is gone (ordered
-    departure ended, authorized departure remains): a step down, not news. Carrier notices
-    share a topic but not a scale: a surcharge with a resumption is news."""
+def _downgrade(rule: Rule, others: set[Rule]) -> bool:
+    """Whether one of ``others`` is graver than ``rule`` on the same scale. Of a new rule and
+    the gone ones: a step down (ordered departure ended, authorized departure remains), not
+    news. Of a gone rule and the new ones: a step up (authorized departure become ordered),
+    not a relaxation. Carrier notices share a topic but not a scale: a surcharge with a
+    resumption is news."""
     return rule.topic not in (None, "notice") and any(
-        other.topic == rule.topic and _RANK[other.change_class] > _RANK[rule.change_class] for other in gone
+        other.topic == rule.topic and _RANK[other.change_class] > _RANK[rule.change_class] for other in others
     )
 
 

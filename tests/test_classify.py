@@ -156,6 +156,25 @@ def test_the_mali_sequence(kind: str, before: str, after: str, expected: C, reas
     assert result.reasons[0].startswith(reason), result.reasons
 
 
+def test_a_departure_order_replacing_an_authorization_is_not_also_a_relaxation() -> None:
+    """The authorized departure is no longer stated because it became ordered: a step up on one
+    scale, whose reasons say nothing of a relaxation."""
+    reissued = "Reissued with the authorized departure of non-emergency staff and family members."
+    reordered = "Reissued with the ordered departure of non-emergency staff and family members."
+    result = classify_texts(
+        "ministry",
+        "ML",
+        us("October 24, 2025", reissued, AUTHORIZED),
+        us("October 30, 2025", reordered, ORDERED),
+    )
+    assert result.change_class is C.CRITICAL, result.reasons
+    assert not [reason for reason in result.reasons if "no longer stated" in reason], result.reasons
+    # Without the graver statement the authorization's end still relaxes.
+    ended = classify_texts("ministry", "ML", us("October 24, 2025", AUTHORIZED), us("November 3, 2025"))
+    assert ended.change_class is C.RELAXED, ended.reasons
+    assert any("no longer stated" in reason for reason in ended.reasons), ended.reasons
+
+
 # --- representative cases, three languages ------------------------------------------------------
 
 
