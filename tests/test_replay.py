@@ -151,3 +151,39 @@ def test_cli_replay_prints_each_alert_and_where_the_report_is(tmp_path: Path) ->
     assert report.is_file()
     written = (tmp_path / "out" / "monitor.yaml").read_text()
     assert "http://127.0.0.1:" in written and "https://" not in written.split("alerts:")[0]
+
+
+def test_the_replay_benchmark_runs_on_any_seed(tmp_path: Path) -> None:
+    """Smoke test of benchmarks/replay.py on a three-day seed of one carrier (a user's own seed,
+    in effect): the suspension and its reversal, and nothing else."""
+    import runpy
+    import shutil
+    from datetime import timedelta
+
+    seed = tmp_path / "cma-week"
+    shutil.copytree(SEED / "cma-cgm", seed / "cma-cgm")
+    (seed / "timeline.yaml").write_text(
+        """\
+title: CMA CGM and Mali, early November 2025
+start: "2025-11-04T00:00:00+01:00"
+end: "2025-11-07T00:00:00Z"
+sources:
+  - id: cma-cgm
+    kind: cma-cgm
+    url: https://www.cma-cgm.com/news
+    content_type: text/html; charset=utf-8
+    countries: [ML]
+    snapshots:
+      - {from: "2025-10-29T09:00:00Z", file: 2025-10-29.html}
+      - {from: "2025-11-05T08:00:00Z", file: 2025-11-05.html, expect: severe}
+      - {from: "2025-11-06T13:00:00Z", file: 2025-11-06.html, expect: relaxed}
+""",
+        encoding="utf-8",
+    )
+    benchmark = runpy.run_path(str(SEED.parents[1] / "benchmarks" / "replay.py"), run_name="bench")
+    result = benchmark["measure"](None, timedelta(hours=1), seed=seed)
+    assert [(f.publisher, f.change_class, f.detected_at.hour) for f in result.fired] == [
+        ("CMA CGM", S, 8),
+        ("CMA CGM", R, 13),
+    ]
+    assert result.checks == 3 * 24 + 1 + 1  # 23:00 on the 3rd (UTC) to the end, inclusive
