@@ -37,7 +37,7 @@ from monitor.models import ChangeClass, StoredChange
 from monitor.pipeline import CheckReport
 from monitor.replay.clock import SteppedClock
 from monitor.replay.server import SeedServer, SeedSite
-from monitor.replay.timeline import Timeline, load_timeline
+from monitor.replay.timeline import Timeline, load_timeline, read_yaml
 from monitor.report.history import Window
 from monitor.report.html import render_report
 from monitor.report.load import load_history
@@ -269,12 +269,7 @@ def _channels(options: ReplayOptions) -> list[dict[str, Any]]:
     entries: list[dict[str, Any]] = []
     if options.alerts_from is not None:
         path = options.alerts_from
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{path}: file not found (--alerts-from)") from None
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise ConfigError(f"{path}: cannot read it: {exc}".replace("\n", " ")) from None
+        raw = read_yaml(path, missing=f"{path}: file not found (--alerts-from)", what="the alert channels")
         found = raw.get("alerts") if isinstance(raw, dict) else None
         if not isinstance(found, list) or not found:
             raise ConfigError(f"{path}: no `alerts` list of channels to replay with (--alerts-from)")

@@ -153,12 +153,7 @@ def load_timeline(folder: Path) -> Timeline:
 
     Raises :class:`ConfigError` with the file, the entry and the reason."""
     path = folder / TIMELINE
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{folder}: not a seed ({TIMELINE} not found)") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read the timeline: {exc}".replace("\n", " ")) from None
+    raw = read_yaml(path, missing=f"{folder}: not a seed ({TIMELINE} not found)", what="the timeline")
     try:
         timeline = Timeline.model_validate(raw)
     except ValidationError as exc:
@@ -178,5 +173,12 @@ def load_timeline(folder: Path) -> Timeline:
     return timeline
 
 
-def _where(location: tuple[int | str, ...]) -> str:
-    return ".".join(str(part) for part in location) or "top level"
+def read_yaml(path: Path, *, missing: str, what: str) -> Any:
+    """The YAML document in ``path``. Raises :class:`ConfigError`: ``missing`` when there is no
+    such file, else one line naming the file and why ``what`` cannot be read."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(missing) from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read {what}: {exc}".replace("\n", " ")) from None
