@@ -23,7 +23,9 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_test_command() -> N
     first_block = _code_blocks("sh")[0].strip().splitlines()
     assert len(first_block) == 2
     run_command, test_command = first_block
-    assert run_command.endswith("monitor run")
+    # The main job: the offline replay of the Mali seed, which tests/test_replay.py runs too.
+    assert run_command.endswith("monitor replay seeds/mali-2025-11")
+    assert (ROOT / "seeds" / "mali-2025-11" / "timeline.yaml").is_file()
     assert README.index(first_block[0]) < README.index("## ")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert test_command in ci.splitlines()
