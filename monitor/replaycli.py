@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -110,7 +111,7 @@ def replay_command(  # noqa: PLR0917 (click passes every option)
     _print_summary(result)
 
 
-def _print_start(options: ReplayOptions) -> Any:
+def _print_start(options: ReplayOptions) -> Callable[[Timeline, Config, str], None]:
     def show(timeline: Timeline, config: Config, url: str) -> None:
         pace = "as fast as it goes" if options.speed is None else f"{options.speed:,.0f}x"
         click.echo(

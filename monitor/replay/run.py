@@ -179,7 +179,7 @@ async def _run(
     try:
         while True:
             await _settled(service, running, clock)
-            seen = _report_new(store, config, seen, result, on_fired)
+            seen = _report_new(store, config, now=clock.now(), seen=seen, result=result, on_fired=on_fired)
             moment = service.next_wake()
             if moment is None or moment > timeline.end:
                 break
@@ -194,7 +194,6 @@ async def _run(
     finally:
         stop.set()
         await running
-    _report_new(store, config, seen, result, on_fired)
 
 
 async def _settled(service: Service, running: asyncio.Task[None], clock: SteppedClock) -> None:
@@ -209,10 +208,17 @@ async def _settled(service: Service, running: asyncio.Task[None], clock: Stepped
 
 
 def _report_new(
-    store: Store, config: Config, seen: int, result: ReplayResult, on_fired: Callable[[Fired], None]
+    store: Store,
+    config: Config,
+    *,
+    now: datetime,
+    seen: int,
+    result: ReplayResult,
+    on_fired: Callable[[Fired], None],
 ) -> int:
-    """Tell of the changes recorded since change id ``seen``; returns the newest id."""
-    changes = [change for change in store.changes(since=None) if change.id > seen]
+    """Tell of the changes recorded at ``now`` (the clock stood still while they were) past
+    change id ``seen``; returns the newest id."""
+    changes = [change for change in store.changes(since=now) if change.id > seen]
     if not changes:
         return seen
     routed: dict[int, list[str]] = {}
