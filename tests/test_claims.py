@@ -106,6 +106,16 @@ def test_the_horizon_takes_siblings_due_a_little_later(store: Store) -> None:
     assert claims.claim("w1", horizons, now, LEASE) == ["s0", "s1"]
 
 
+def test_a_cycle_over_ten_thousand_sources_is_taken_in_one_claim(database_url: str) -> None:
+    """`run --once` asks for every source at once; siblings ask with a second horizon."""
+    ids = [f"src{i:05d}" for i in range(10_000)]
+    with Store.open(database_url) as store:
+        store.sync_sources([(sid, "rss", f"https://example.org/{sid}") for sid in ids], T0)
+        horizons = {sid: T0 + (timedelta(minutes=1) if i % 2 else timedelta()) for i, sid in enumerate(ids)}
+        assert store.claims.claim("w1", horizons, T0, LEASE) == ids
+        assert store.claims.claim("w2", horizons, T0, LEASE) == []
+
+
 def test_inactive_sources_are_never_taken(store: Store) -> None:
     store.sync_sources([("s0", "rss", "https://example.org/0")], T0)
     assert store.claims.claim("w1", all_due(store.claims, T0), T0, LEASE) == ["s0"]

@@ -94,13 +94,18 @@ class Claims:
         if not horizons:
             return []
         now = aware_utc(now, "now")
+        # One condition per distinct horizon, not per source: a cycle over thousands of sources
+        # shares one horizon, and a deep OR chain overflows SQLite's expression depth.
+        by_horizon: dict[datetime, list[str]] = {}
+        for source_id, until in horizons.items():
+            by_horizon.setdefault(aware_utc(until), []).append(source_id)
         due = sa.or_(
             *(
                 sa.and_(
-                    SourceRow.id == source_id,
-                    sa.or_(SourceRow.next_check_at.is_(None), SourceRow.next_check_at <= aware_utc(until)),
+                    SourceRow.id.in_(ids),
+                    sa.or_(SourceRow.next_check_at.is_(None), SourceRow.next_check_at <= until),
                 )
-                for source_id, until in horizons.items()
+                for until, ids in by_horizon.items()
             )
         )
         free = sa.or_(SourceRow.lease_until.is_(None), SourceRow.lease_until <= now)
