@@ -10,6 +10,7 @@ import asyncio
 import logging
 import mimetypes
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -118,9 +119,10 @@ class FetcherPool:
             )
         return _WaitingBrowser(self._browser, source.config.wait_for)
 
-    def batch(self) -> Batch:
-        """Fetchers for one batch of checks: a document several sources read is fetched once."""
-        return Batch(self)
+    def batch(self, sources: Iterable[SourceConfig] = ()) -> Batch:
+        """Fetchers for one batch of checks: a document several sources read is fetched once.
+        ``sources``: the batch's sources, so that each page is let go once they all have it."""
+        return Batch(self, sources)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -131,14 +133,17 @@ class FetcherPool:
 class Batch:
     """The fetchers of one batch of checks (one cycle): each URL is requested once per fetcher."""
 
-    def __init__(self, pool: FetcherPool) -> None:
+    def __init__(self, pool: FetcherPool, sources: Iterable[SourceConfig] = ()) -> None:
         self._pool = pool
         self._shared: dict[tuple[str, str | None], SharedFetches] = {}
+        self._expected: dict[tuple[str, str | None], Counter[str]] = {}
+        for source in sources:
+            self._expected.setdefault((source.fetcher, source.wait_for), Counter())[source.url] += 1
 
     def for_source(self, source: Source) -> Fetches:
         key = (source.config.fetcher, source.config.wait_for)
         if key not in self._shared:
-            self._shared[key] = SharedFetches(self._pool.for_source(source))
+            self._shared[key] = SharedFetches(self._pool.for_source(source), self._expected.get(key))
         return self._shared[key]
 
     @property
@@ -177,7 +182,7 @@ async def check_sources(
     pool = FetcherPool(config, transport)
     try:
         policy = Policy.from_config(config)
-        batch = pool.batch()
+        batch = pool.batch(s.config for s in sources)
         checks = (check_source(s, batch.for_source(s), store, now, policy=policy) for s in sources)
         return list(await asyncio.gather(*checks))
     finally:

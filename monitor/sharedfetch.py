@@ -8,6 +8,8 @@ the fetcher for one batch, so that the publisher sees that document requested on
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -43,16 +45,29 @@ class SharedFetches:
     its own ``source_id``. A caller that is cancelled does not cancel the request the others
     wait for. There is no time window: make one per batch, and one per inner fetcher (the
     browser and the HTTP fetcher answer differently). Use it from a single event loop.
+
+    ``expected``: how many callers of the batch will ask for each URL (the sources' own URLs).
+    Once that many have had their answer, the URL's answers are let go, so that a batch of
+    thousands of pages does not hold every body until it ends; a URL not counted there (a
+    document a source reads besides its own URL) is kept for the whole batch.
     """
 
-    def __init__(self, inner: Fetches) -> None:
+    def __init__(self, inner: Fetches, expected: Mapping[str, int] | None = None) -> None:
         self._inner = inner
         self._by_url: dict[str, list[_Request]] = {}
+        self._expected = dict(expected or {})
+        self._served: Counter[str] = Counter()
+        self._made = 0
 
     @property
     def requests(self) -> int:
         """How many requests really went to the inner fetcher."""
-        return sum(len(requests) for requests in self._by_url.values())
+        return self._made
+
+    @property
+    def held(self) -> int:
+        """How many URLs' answers the batch still holds."""
+        return len(self._by_url)
 
     async def fetch(
         self, url: str, *, validators: Validators | None = None, source_id: str | None = None
@@ -62,22 +77,29 @@ class SharedFetches:
         Raises what the inner fetcher raised (a FetchError copy carrying ``source_id``)."""
         mine = validators or _NONE
         requests = self._by_url.setdefault(url, [])
-        # Requests are tried in the order they were made (others may add some meanwhile); one a
-        # caller cannot use was a 304 to other validators. The caller's own request always serves.
-        seen = 0
-        while True:
-            if seen == len(requests):
-                requests.append(self._start(url, validators, source_id))
-            request = requests[seen]
-            seen += 1
-            outcome = await asyncio.shield(request.task)
-            if isinstance(outcome, FetchError):
-                raise _own_copy(outcome, source_id) from outcome.__cause__
-            answer = _answer_for(outcome, request.sent, url, mine)
-            if answer is not None:
-                return answer
+        try:
+            # Requests are tried in the order they were made (others may add some meanwhile); one
+            # a caller cannot use was a 304 to other validators. The caller's own request serves.
+            seen = 0
+            while True:
+                if seen == len(requests):
+                    requests.append(self._start(url, validators, source_id))
+                request = requests[seen]
+                seen += 1
+                outcome = await asyncio.shield(request.task)
+                if isinstance(outcome, FetchError):
+                    raise _own_copy(outcome, source_id) from outcome.__cause__
+                answer = _answer_for(outcome, request.sent, url, mine)
+                if answer is not None:
+                    return answer
+        finally:
+            self._served[url] += 1
+            if url in self._expected and self._served[url] >= self._expected[url]:
+                # Every caller counted on has its answer: the requests (and bodies) can go.
+                self._by_url.pop(url, None)
 
     def _start(self, url: str, validators: Validators | None, source_id: str | None) -> _Request:
+        self._made += 1
         task = asyncio.create_task(self._request(url, validators, source_id))
         return _Request(validators or _NONE, task)
 

@@ -237,3 +237,15 @@ def test_if_modified_since_modes(
         assert status(mtime) == 304
         assert status(mtime + 3600) == later_status
         assert status(mtime - 3600) == 200
+
+
+def test_the_fleet_benchmark_detects_every_changed_page_and_nothing_else(nginx_binary: Path) -> None:
+    """benchmarks/fleet.py at N = 100: cold fetches and stores everything, warm is all 304s and
+    writes no snapshot, 10 % changed are exactly ten changes."""
+    fleet = _load("bench_fleet", "fleet.py")
+    results = fleet.run(N, 1)
+    [cold], [warm], [changed] = results["cold"], results["warm"], results["changed"]
+    assert (cold.ok, cold.not_modified, cold.snapshots, cold.changes) == (N, 0, N, 0)
+    assert (warm.ok, warm.not_modified, warm.snapshots, warm.changes) == (0, N, 0, 0)
+    assert (changed.ok, changed.not_modified, changed.snapshots, changed.changes) == (10, 90, 10, 10)
+    assert all(f.wall > 0 and f.cpu > 0 and f.rss_mb > 0 for f in (cold, warm, changed))

@@ -63,6 +63,30 @@ def test_later_callers_of_the_batch_get_the_same_answer(http_server: LocalServer
     assert {answer.body for answer in answers} == {FEED.encode()}
 
 
+def test_a_pages_answer_is_let_go_once_every_caller_counted_on_has_it(http_server: LocalServer) -> None:
+    """A batch of thousands of pages must not hold every body until it ends: a URL's answer
+    goes once the callers expected for it have theirs; an uncounted URL stays for the batch."""
+    http_server.route("/feed", FEED)
+    http_server.route("/item", "item")
+    feed, item = http_server.url("/feed"), http_server.url("/item")
+
+    async def go() -> tuple[list[int], int]:
+        settings = HttpSettings(timeout=5)
+        async with Fetcher(build_client(settings), settings) as fetcher:
+            shared = SharedFetches(fetcher, expected={feed: 2})
+            held = []
+            for n in range(2):
+                await shared.fetch(feed, source_id=f"us-{n}")
+                await shared.fetch(item, source_id=f"us-{n}")
+                held.append(shared.held)
+            await shared.fetch(feed, source_id="late")  # not counted on: asks again
+            return held, shared.requests
+
+    held, requests = asyncio.run(go())
+    assert held == [2, 1]  # after the second expected caller, only the uncounted item is held
+    assert http_server.hits("/feed") == 2 and http_server.hits("/item") == 1 and requests == 3
+
+
 def test_a_caller_holding_the_answers_etag_gets_not_modified(http_server: LocalServer) -> None:
     http_server.route("/feed", FEED, etag='"v2"', last_modified=LAST_MODIFIED)
     url = http_server.url("/feed")

@@ -328,7 +328,7 @@ class Service:
             await pool.aclose()
 
     async def _check(self, rt: _Runtime, source_ids: Sequence[str]) -> list[CheckReport]:
-        batch = rt.pool.batch()
+        batch = rt.pool.batch(rt.sources[sid] for sid in source_ids)
         self._inflight.update(source_ids)
         try:
             results = await asyncio.gather(
