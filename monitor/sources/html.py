@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import soupsieve
-from bs4 import BeautifulSoup
+from lxml import etree
 from pydantic import BaseModel, BeforeValidator, ConfigDict, field_validator
 from soupsieve import SelectorSyntaxError
 
+from monitor import fasthtml
 from monitor.decoding import decode_body
 from monitor.errors import ParseError
 from monitor.models import Record, Section
@@ -59,23 +61,50 @@ class HtmlSource(Source):
     options: HtmlOptions
 
     def parse(self, body: bytes, *, content_type: str | None, url: str) -> list[Record]:
-        options = self.options
-        soup = parse_html(decode_body(body, content_type))
-        for selector in options.exclude:
-            for element in soup.select(selector):
-                element.decompose()
-        sections = [self._section(soup, selector, options.required) for selector in options.select]
+        html = decode_body(body, content_type)
+        read = self._read_fast(html)
+        title, sections = read if read is not None else self._read(html)
         if not any(section.text for section in sections):
             raise ParseError("the page has no visible text", source_id=self.id, url=url)
-        title = soup.title.get_text(" ", strip=True) if soup.title else ""
         countries = self.config.countries
         country = countries[0] if len(countries) == 1 else None
         return [
             Record(key=country or "page", title=title, url=url, country=country, sections=tuple(sections))
         ]
 
-    def _section(self, soup: BeautifulSoup, selector: str, required: bool) -> Section:
-        elements = soup.select(selector)
-        if not elements and required:
+    def _read_fast(self, html: str) -> tuple[str, list[Section]] | None:
+        """Title and sections through lxml (see :mod:`monitor.fasthtml`); None when a selector
+        needs soupsieve or lxml will not read the string."""
+        select = fasthtml.compile_selectors(self.options.select)
+        exclude = fasthtml.compile_selectors(self.options.exclude)
+        if select is None or exclude is None:
+            return None
+        try:
+            root = fasthtml.parse(html)
+        except (etree.ParserError, ValueError):
+            return None
+        for selector in exclude:
+            fasthtml.drop(selector(root))
+        sections = []
+        for name, selector in zip(self.options.select, select, strict=True):
+            found = selector(root)
+            self._require(name, found)
+            sections.append(Section(name, "\n".join(fasthtml.element_text(e) for e in found)))
+        return fasthtml.title(root), sections
+
+    def _read(self, html: str) -> tuple[str, list[Section]]:
+        """Title and sections through BeautifulSoup and soupsieve."""
+        soup = parse_html(html)
+        for selector in self.options.exclude:
+            for element in soup.select(selector):
+                element.decompose()
+        sections = []
+        for selector in self.options.select:
+            found = soup.select(selector)
+            self._require(selector, found)
+            sections.append(Section(selector, "\n".join(element_text(element) for element in found)))
+        return (soup.title.get_text(" ", strip=True) if soup.title else ""), sections
+
+    def _require(self, selector: str, found: Sequence[object]) -> None:
+        if not found and self.options.required:
             raise ParseError(f"selector {selector!r} matched nothing", source_id=self.id)
-        return Section(selector, "\n".join(element_text(element) for element in elements))
