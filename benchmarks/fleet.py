@@ -82,29 +82,49 @@ def _database_size(database: str) -> int:
     return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
 
 
+@dataclass(frozen=True)
+class Child:
+    """A finished child process: its standard output, wall time, CPU seconds and peak RSS."""
+
+    output: str
+    wall: float
+    cpu: float
+    rss_mb: float
+
+
+def run_child(command: list[str], *, env: dict[str, str] | None = None) -> Child:
+    """Run ``command`` to its end; its figures are its own, from the kernel (``wait4``).
+    Raises SystemExit with the end of its standard error when it fails."""
+    with tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, env=env
+        )
+        assert process.stdout is not None
+        with process.stdout:
+            output = process.stdout.read().decode("utf-8", errors="replace")
+        # Reaped here, for its resource usage alone (not the parent's other children's).
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - started
+        if process.returncode != 0:
+            stderr.seek(0)
+            errors = stderr.read().decode("utf-8", errors="replace")[-2000:]
+            raise SystemExit(f"{Path(command[0]).name} failed (exit code {process.returncode}):\n{errors}")
+    return Child(output, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
 def cycle(config: Path, nginx: Nginx, database: str) -> Figures:
     """One cycle in its own process; figures from the kernel (rusage) and from nginx's log."""
     before_statuses, before_size = nginx.statuses(), _database_size(database)
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, __file__, "_cycle", str(config)], stdout=subprocess.PIPE, text=True
-    )
-    assert process.stdout is not None
-    with process.stdout:
-        output = process.stdout.read()
-    # Reaped here, for its resource usage alone (not the parent's other children's).
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    wall = time.perf_counter() - started
-    if process.returncode != 0:
-        raise SystemExit(f"the cycle failed (exit code {process.returncode})")
-    counts = json.loads(output)
+    child = run_child([sys.executable, __file__, "_cycle", str(config)])
+    counts = json.loads(child.output)
     time.sleep(0.2)  # nginx writes its log line after answering
     statuses = nginx.statuses() - before_statuses
     return Figures(
-        wall=wall,
-        cpu=usage.ru_utime + usage.ru_stime,
-        rss_mb=usage.ru_maxrss / 1024,
+        wall=child.wall,
+        cpu=child.cpu,
+        rss_mb=child.rss_mb,
         ok=statuses.get(200, 0),
         not_modified=statuses.get(304, 0),
         snapshots=counts["snapshots"],

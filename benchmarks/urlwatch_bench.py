@@ -49,7 +49,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_fixtures import generate, mutate
-from fleet import Figures, median
+from fleet import Figures, median, run_child
 from nginx import Conditional, Nginx
 
 DEFAULT_VENV = (
@@ -206,35 +206,16 @@ def cycle(urlwatch: Path, paths: UrlwatchPaths, nginx: Nginx) -> Figures:
     only) and ``changes`` those reported CHANGED. Jobs reported as errors are counted on stderr.
     """
     before_statuses, before_size = nginx.statuses(), _cache_size(paths.cache)
-    with tempfile.TemporaryFile() as stderr:
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [str(urlwatch), *paths.arguments()],
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            stdin=subprocess.DEVNULL,
-            env=_child_environment(),
-        )
-        assert process.stdout is not None
-        with process.stdout:
-            output = process.stdout.read().decode("utf-8", errors="replace")
-        # Reaped here, for its resource usage alone (not the parent's other children's).
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        wall = time.perf_counter() - started
-        if process.returncode != 0:
-            stderr.seek(0)
-            errors = stderr.read().decode("utf-8", errors="replace")[-2000:]
-            raise SystemExit(f"urlwatch failed (exit code {process.returncode}):\n{errors}")
-    counts = report_counts(output)
+    child = run_child([str(urlwatch), *paths.arguments()], env=_child_environment())
+    counts = report_counts(child.output)
     if counts["ERROR"]:
         print(f"urlwatch reported {counts['ERROR']} jobs as errors", file=sys.stderr)
     time.sleep(0.2)  # nginx writes its log line after answering
     statuses = nginx.statuses() - before_statuses
     return Figures(
-        wall=wall,
-        cpu=usage.ru_utime + usage.ru_stime,
-        rss_mb=usage.ru_maxrss / 1024,
+        wall=child.wall,
+        cpu=child.cpu,
+        rss_mb=child.rss_mb,
         ok=statuses.get(200, 0),
         not_modified=statuses.get(304, 0),
         snapshots=counts["NEW"] + counts["CHANGED"],

@@ -8,40 +8,26 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
-import importlib.util
 import json
 import os
 import re
 import socket
-import sys
 import time
 from email.utils import format_datetime
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import feedparser
 import httpx
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from tests.support.benchmarks import load
+
 N = 100
 
 
-def _load(name: str, filename: str) -> ModuleType:
-    """A benchmark script imported as a module (the folder is not a package)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / filename)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
-fixtures_mod = _load("bench_fixtures", "bench_fixtures.py")
-nginx_mod = _load("bench_nginx", "nginx.py")
+fixtures_mod = load("bench_fixtures", "bench_fixtures.py")
+nginx_mod = load("bench_nginx", "nginx.py")
 
 
 def _nginx_binary() -> Path:
@@ -242,7 +228,7 @@ def test_if_modified_since_modes(
 def test_the_fleet_benchmark_detects_every_changed_page_and_nothing_else(nginx_binary: Path) -> None:
     """benchmarks/fleet.py at N = 100: cold fetches and stores everything, warm is all 304s and
     writes no snapshot, 10 % changed are exactly ten changes."""
-    fleet = _load("bench_fleet", "fleet.py")
+    fleet = load("bench_fleet", "fleet.py")
     results = fleet.run(N, 1)
     [cold], [warm], [changed] = results["cold"], results["warm"], results["changed"]
     assert (cold.ok, cold.not_modified, cold.snapshots, cold.changes) == (N, 0, N, 0)

@@ -8,15 +8,14 @@ test_bench_harness.py).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+from tests.support.benchmarks import load
+
 N = 20
 
 pytestmark = pytest.mark.skipif(
@@ -28,22 +27,10 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _load(name: str, filename: str) -> ModuleType:
-    """A benchmark script imported as a module (the folder is not a package)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / filename)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
     """The benchmark module, once nginx is known to be there (installed when running as root)."""
-    module = _load("bench_urlwatch", "urlwatch_bench.py")
+    module = load("bench_urlwatch", "urlwatch_bench.py")
     in_ci = os.environ.get("CI", "").lower() == "true"
     try:
         sys.modules[module.Nginx.__module__].ensure_nginx()
