@@ -159,12 +159,20 @@ def test_each_channel_finishes_its_message_in_flight_then_stops(store: Store) ->
     sent: list[str] = []
     lock = threading.Lock()
 
+    b_sending = threading.Event()
+
     def send(url: str, message: Message, key: str, change_class: ChangeClass | None) -> str | None:
+        if url.endswith("/a"):
+            with lock:
+                before = sum(1 for k in sent if k.endswith("-a"))
+            if before == 2:
+                assert b_sending.wait(10)  # however the threads are scheduled, "b" has begun
         with lock:
             sent.append(key)
             if sum(1 for k in sent if k.endswith("-a")) == 3:
                 stop.set()
         if url.endswith("/b"):
+            b_sending.set()
             assert stop.wait(10)  # "b" is mid-send when the stop comes
         return None
 
