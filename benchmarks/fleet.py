@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_fixtures import generate, mutate
 from nginx import Nginx
 
-CONCURRENCY = 32
+CONCURRENCY = 16
 
 
 @dataclass(frozen=True)

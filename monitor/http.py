@@ -330,6 +330,10 @@ class Fetcher:
     async def _body(self, response: httpx.Response) -> bytes:
         status = response.status_code
         if status == 304:
+            # A 304 has no body, but reading its (empty) end is what hands the connection back to
+            # the pool: a response closed unread closes its connection, and the next request to
+            # the host pays a new one.
+            await _read_body(response, self._settings.max_body)
             return b""
         if not response.is_success:
             raise status_error(response.status_code, response.headers, await _start_of_body(response))

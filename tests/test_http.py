@@ -421,3 +421,44 @@ def test_per_host_limit_holds_one_host_back_but_not_another(http_server: LocalSe
     assert other.peak == 2
     assert max(busy_done) - started >= 0.85  # three rounds of two
     assert max(other_done) - started < 0.75  # did not queue behind the busy host
+
+
+def test_not_modified_answers_keep_the_connection_for_the_next_request() -> None:
+    """A 304 hands its connection back: 1 connection for 1 fetch and 30 conditional ones."""
+    connections = 0
+    handled: list[asyncio.Task[Any]] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        task = asyncio.current_task()
+        assert task is not None
+        handled.append(task)
+        try:
+            while (head := await reader.readuntil(b"\r\n\r\n")) is not None:
+                if b"if-none-match" in head.lower():
+                    writer.write(b'HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\n\r\n')
+                else:
+                    writer.write(b'HTTP/1.1 200 OK\r\nETag: "v1"\r\nContent-Length: 4\r\n\r\nbody')
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionResetError):
+            pass  # the client closed the connection
+        writer.close()
+        await writer.wait_closed()
+
+    async def go() -> list[int]:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/page"
+        settings = HttpSettings(timeout=5)
+        async with server:
+            async with Fetcher(build_client(settings), settings) as fetcher:
+                first = await fetcher.fetch(url)
+                statuses = [first.status]
+                for _ in range(30):
+                    statuses.append((await fetcher.fetch(url, validators=first.validators)).status)
+            await asyncio.wait_for(asyncio.gather(*handled), 5)  # each connection seen to its end
+        return statuses
+
+    statuses = asyncio.run(go())
+    assert statuses == [200] + [304] * 30
+    assert connections == 1
