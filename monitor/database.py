@@ -88,6 +88,7 @@ class SourceRow(Base):
     etag: Mapped[str | None] = mapped_column(sa.Text)
     last_modified: Mapped[str | None]
     body_hash: Mapped[str | None] = mapped_column(_Hash)
+    parse_key: Mapped[str | None] = mapped_column(_Hash)  # see pipeline.parse_key
     last_check_at: Mapped[datetime | None]
     last_outcome: Mapped[str | None]
     last_error: Mapped[str | None] = mapped_column(sa.Text)

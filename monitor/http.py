@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cache
-from importlib import metadata
 from types import TracebackType
 from typing import Self
 
 import httpx
 
+from monitor import __version__
 from monitor.contentcoding import BodyTooLargeError, BoundedDecoder, ContentDecodingError
 from monitor.errors import BlockedError, FetchError
 from monitor.models import Fetched, Validators
@@ -51,11 +51,7 @@ _BLOCK_PAGES: tuple[tuple[str, tuple[bytes, ...]], ...] = (
 
 @cache
 def _default_user_agent() -> str:
-    try:
-        version = metadata.version("advisory-monitor")
-    except metadata.PackageNotFoundError:
-        version = "0"
-    return f"advisory-monitor/{version} (+https://github.com/advisory-monitor/advisory-monitor)"
+    return f"advisory-monitor/{__version__} (+https://github.com/advisory-monitor/advisory-monitor)"
 
 
 @dataclass(frozen=True)

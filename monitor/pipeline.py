@@ -7,6 +7,8 @@ with an outcome and a reason (see :class:`~monitor.models.Outcome`).
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import mimetypes
 import time
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from pydantic import ValidationError
 
+from monitor import __version__
 from monitor.alerts.routing import Router
 from monitor.classify import classify, text_supports_level_change
 from monitor.config import Config, SourceConfig
@@ -38,6 +41,7 @@ from monitor.store import (
     CheckWrite,
     Hold,
     SnapshotWrite,
+    SourceState,
     Store,
     StoredSnapshot,
     body_hash,
@@ -248,7 +252,7 @@ async def check_source(
     unhealthy, or works again, is alerted once to the channels that hear of its health."""
     started, clock = now(), time.perf_counter()
     state = store.source_state(source.id)
-    result = await _attempt(source, fetcher, store, state.validators, policy.rules)
+    result = await _attempt(source, fetcher, store, state, policy.rules)
     failures = 0 if result.outcome.ok else state.consecutive_failures + 1
     duration_ms = round((time.perf_counter() - clock) * 1000)
     due = policy.due_after(source.id, started, now(), failures, result.retry_after)
@@ -281,16 +285,20 @@ class _Result:
 
 
 async def _attempt(
-    source: Source, fetcher: Fetches, store: Store, validators: Validators, rules: RuleSet | None
+    source: Source, fetcher: Fetches, store: Store, state: SourceState, rules: RuleSet | None
 ) -> _Result:
     try:
-        fetched = await source.fetch(fetcher, validators)
+        fetched = await source.fetch(fetcher, state.validators)
     except FetchError as exc:
         outcome = Outcome.BLOCKED if isinstance(exc, BlockedError) else Outcome.FAILED
         retry_after = exc.retry_after if isinstance(exc, RetryLaterError) else None
         return _Result(outcome, status=exc.status, error=exc.message, retry_after=retry_after)
     if fetched.not_modified:
         return _Result(Outcome.NOT_MODIFIED, fetched)
+    if _same_body_read_the_same_way(source, fetched, state) and not store.pending(source.id):
+        # The records are those already stored: nothing to parse or compare. (With a change
+        # held for confirmation, the body is read again: seeing it again confirms the change.)
+        return _Result(Outcome.UNCHANGED, fetched)
     try:
         records = _parse(source, fetched)
     except ParseError as exc:
@@ -299,6 +307,26 @@ async def _attempt(
     if found.holds:
         log.info("%s: level change held until the next check confirms it: %s", source.id, found.holds)
     return _Result(_outcome(found), fetched, found)
+
+
+def parse_key(config: SourceConfig) -> str:
+    """What a body is read with: the kind, its options and countries, and this version of the
+    monitor (its parsers). A body read before with the same key gives the same records."""
+    described = {
+        "kind": config.kind,
+        "options": config.options,
+        "countries": config.countries,
+        "version": __version__,
+    }
+    return hashlib.sha256(json.dumps(described, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _same_body_read_the_same_way(source: Source, fetched: Fetched, state: SourceState) -> bool:
+    return (
+        state.body_hash is not None
+        and state.parse_key == parse_key(source.config)
+        and body_hash(fetched.body) == state.body_hash
+    )
 
 
 def _outcome(found: Comparison) -> Outcome:
@@ -443,6 +471,7 @@ def _save(
             validators=fetched.validators if fetched and result.outcome.ok else None,
             body=body,
             body_hash=body_hash(body) if body is not None else None,
+            parse_key=parse_key(source.config) if body is not None else None,
             snapshots=result.found.snapshots,
             changes=result.found.changes,
             holds=result.found.holds,

@@ -119,6 +119,7 @@ class CheckWrite:
     validators: Validators | None = None
     body: bytes | None = None
     body_hash: str | None = None
+    parse_key: str | None = None  # how the body was read; kept with body_hash when outcome.ok
     snapshots: tuple[SnapshotWrite, ...] = ()
     changes: tuple[ChangeWrite, ...] = ()
     holds: tuple[Hold, ...] = ()
@@ -135,6 +136,7 @@ class SourceState:
     validators: Validators
     body_hash: str | None
     consecutive_failures: int
+    parse_key: str | None = None  # how the body of ``body_hash`` was read (see pipeline.parse_key)
 
 
 @dataclass(frozen=True)
@@ -234,14 +236,18 @@ class Store:
     def source_state(self, source_id: str) -> SourceState:
         """The validators and body hash of the last successful check; ``KeyError`` for an unknown id."""
         query = sa.select(
-            SourceRow.etag, SourceRow.last_modified, SourceRow.body_hash, SourceRow.consecutive_failures
+            SourceRow.etag,
+            SourceRow.last_modified,
+            SourceRow.body_hash,
+            SourceRow.consecutive_failures,
+            SourceRow.parse_key,
         )
         with self._transaction("read a source") as conn:
             row = conn.execute(query.where(SourceRow.id == source_id)).one_or_none()
         if row is None:
             raise KeyError(source_id)
         validators = Validators(etag=row.etag, last_modified=row.last_modified)
-        return SourceState(validators, row.body_hash, row.consecutive_failures)
+        return SourceState(validators, row.body_hash, row.consecutive_failures, row.parse_key)
 
     def latest_snapshots(self, source_id: str) -> dict[str, StoredSnapshot]:
         """The newest snapshot of every key of a source (empty for an unknown or new source)."""
@@ -415,7 +421,7 @@ def _update_configured(conn: Connection, stored: sa.Row[Any], kind: str, url: st
     if stored.url != url:
         # Validators and body hash describe the old URL's answers; keeping them would send its
         # ETag to the new URL or skip parsing a first body that happens to match.
-        values |= {"url": url, "etag": None, "last_modified": None, "body_hash": None}
+        values |= {"url": url, "etag": None, "last_modified": None, "body_hash": None, "parse_key": None}
     if not stored.active:
         values["active"] = True
     if values:
@@ -467,6 +473,7 @@ def _update_source_after(conn: Connection, check: CheckWrite) -> None:
             values |= {"etag": check.validators.etag, "last_modified": check.validators.last_modified}
         if (hash_ := _stored_body_hash(check)) is not None:
             values["body_hash"] = hash_
+            values["parse_key"] = check.parse_key
     else:
         values |= {
             "consecutive_failures": SourceRow.consecutive_failures + 1,
@@ -630,7 +637,9 @@ def _status_query() -> sa.Select[Any]:
         .scalar_subquery()
     )
     columns = [
-        c for c in SourceRow.__table__.c if c.name not in ("etag", "last_modified", "body_hash", "created_at")
+        c
+        for c in SourceRow.__table__.c
+        if c.name not in ("etag", "last_modified", "body_hash", "parse_key", "created_at")
     ]
     return (
         sa.select(*columns, last_class.label("last_change_class"))

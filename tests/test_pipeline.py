@@ -85,6 +85,37 @@ def test_snapshot_only_when_content_changes(http_server: LocalServer, store: Sto
     assert stored.change_class == "update"
 
 
+def test_the_same_body_read_the_same_way_is_not_parsed_again(
+    http_server: LocalServer, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server without validators sends the whole page every time: when its bytes are those
+    stored and the source reads them as before, the check is unchanged without parsing. New
+    options read the same bytes again."""
+    from monitor.sources.html import HtmlSource
+
+    parsed: list[str] = []
+    real_parse = HtmlSource.parse
+
+    def counting_parse(self: HtmlSource, body: bytes, **kwargs: object) -> list[Record]:
+        parsed.append(self.id)
+        return real_parse(self, body, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(HtmlSource, "parse", counting_parse)
+    http_server.route("/mali", page())
+    config = make_config(http_server)
+    outcomes = [check(config, store)[0].outcome for _ in range(3)]
+    assert outcomes == [Outcome.NEW, Outcome.UNCHANGED, Outcome.UNCHANGED]
+    assert parsed == ["uk-mali"]  # only the first body was parsed
+
+    http_server.route("/mali", page(token=2))  # other bytes, same advice: parsed, unchanged
+    assert check(config, store)[0].outcome is Outcome.UNCHANGED and len(parsed) == 2
+
+    wider = make_config(http_server, options="{select: main}")  # the same bytes, read otherwise
+    [report] = check(wider, store)
+    assert report.outcome is Outcome.CHANGED and len(parsed) == 3
+    assert check(wider, store)[0].outcome is Outcome.UNCHANGED and len(parsed) == 3
+
+
 def test_conditional_get_304_is_unchanged(http_server: LocalServer, store: Store) -> None:
     config = make_config(http_server)
     http_server.route("/mali", page(), etag='"v1"')

@@ -124,7 +124,7 @@ def test_migrations_create_every_table_and_are_idempotent(database_url: str) -> 
     with Store.open(database_url) as second:
         assert second.counts() == dict.fromkeys(TABLES, 0)
         with second.engine.connect() as conn:
-            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0005"
+            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0006"
     assert tables == TABLES | {"alembic_version"}
 
 
