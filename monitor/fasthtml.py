@@ -47,11 +47,7 @@ def parse(html: str) -> lxml.html.HtmlElement:
     following text stays, as BeautifulSoup keeps it). Raises ``lxml.etree.ParserError`` or
     ``ValueError`` for what lxml will not read from a string (the caller falls back)."""
     root = lxml.html.document_fromstring(html) if html.strip() else lxml.html.fromstring("<html></html>")
-    doomed = [
-        node
-        for node in root.iter()
-        if not isinstance(node.tag, str) or (isinstance(node.tag, str) and node.tag.lower() in _INVISIBLE)
-    ]
+    doomed = [node for node in root.iter() if not isinstance(node.tag, str) or node.tag.lower() in _INVISIBLE]
     for node in doomed:
         _drop(node)
     return root
