@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import os
 import statistics
@@ -119,17 +120,37 @@ def cycle(config: Path, nginx: Nginx, database: str) -> Figures:
     before_statuses, before_size = nginx.statuses(), _database_size(database)
     child = run_child([sys.executable, __file__, "_cycle", str(config)])
     counts = json.loads(child.output)
+    return figures_of(
+        child,
+        nginx,
+        before_statuses,
+        snapshots=counts["snapshots"],
+        changes=counts["changes"],
+        growth=_database_size(database) - before_size,
+    )
+
+
+def figures_of(
+    child: Child,
+    nginx: Nginx,
+    before: collections.Counter[int],
+    *,
+    snapshots: int,
+    changes: int,
+    growth: int,
+) -> Figures:
+    """A cycle's figures: the child's own, nginx's answers since ``before``, what was stored."""
     time.sleep(0.2)  # nginx writes its log line after answering
-    statuses = nginx.statuses() - before_statuses
+    statuses = nginx.statuses() - before
     return Figures(
         wall=child.wall,
         cpu=child.cpu,
         rss_mb=child.rss_mb,
         ok=statuses.get(200, 0),
         not_modified=statuses.get(304, 0),
-        snapshots=counts["snapshots"],
-        changes=counts["changes"],
-        db_growth_kb=(_database_size(database) - before_size) / 1024,
+        snapshots=snapshots,
+        changes=changes,
+        db_growth_kb=growth / 1024,
     )
 
 

@@ -49,7 +49,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_fixtures import generate, mutate
-from fleet import Figures, median, run_child
+from fleet import Figures, figures_of, median, run_child
 from nginx import Conditional, Nginx
 
 DEFAULT_VENV = (
@@ -210,17 +210,13 @@ def cycle(urlwatch: Path, paths: UrlwatchPaths, nginx: Nginx) -> Figures:
     counts = report_counts(child.output)
     if counts["ERROR"]:
         print(f"urlwatch reported {counts['ERROR']} jobs as errors", file=sys.stderr)
-    time.sleep(0.2)  # nginx writes its log line after answering
-    statuses = nginx.statuses() - before_statuses
-    return Figures(
-        wall=child.wall,
-        cpu=child.cpu,
-        rss_mb=child.rss_mb,
-        ok=statuses.get(200, 0),
-        not_modified=statuses.get(304, 0),
+    return figures_of(
+        child,
+        nginx,
+        before_statuses,
         snapshots=counts["NEW"] + counts["CHANGED"],
         changes=counts["CHANGED"],
-        db_growth_kb=(_cache_size(paths.cache) - before_size) / 1024,
+        growth=_cache_size(paths.cache) - before_size,
     )
 
 
