@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from monitor import __version__
 from monitor.alerts.routing import Router
+from monitor.checkwriter import CheckWriter
 from monitor.classify import classify, text_supports_level_change
 from monitor.config import Config, SourceConfig
 from monitor.diff import RecordDiff, diff_records, publication_time
@@ -187,8 +188,18 @@ async def check_sources(
     try:
         policy = Policy.from_config(config)
         batch = pool.batch(s.config for s in sources)
-        checks = (check_source(s, batch.for_source(s), store, now, policy=policy) for s in sources)
-        return list(await asyncio.gather(*checks))
+        states = store.source_states([s.id for s in sources])
+        writer = CheckWriter(store)
+        checks = (
+            check_source(
+                s, batch.for_source(s), store, now, policy=policy, state=states.get(s.id), writer=writer
+            )
+            for s in sources
+        )
+        try:
+            return list(await asyncio.gather(*checks))
+        finally:
+            writer.flush()
     finally:
         await pool.aclose()
 
@@ -241,6 +252,8 @@ async def check_source(
     *,
     policy: Policy = Policy(),
     lease_owner: str | None = None,
+    state: SourceState | None = None,
+    writer: CheckWriter | None = None,
 ) -> CheckReport:
     """Check one source once and record the result, with when it is due again (see
     :mod:`monitor.schedule`) and, for ``lease_owner``, the end of that worker's lease on it.
@@ -249,16 +262,20 @@ async def check_source(
     When the check is the ``policy.broken_after``-th failure in a row, a warning says the source is
     broken (once per streak; ``monitor sources`` shows it until a check succeeds). The check's
     health verdict (:func:`monitor.health.after_check`) is saved with it: a source that becomes
-    unhealthy, or works again, is alerted once to the channels that hear of its health."""
+    unhealthy, or works again, is alerted once to the channels that hear of its health.
+
+    ``state``: the source's state, when the caller read it already (with those of other
+    sources); ``writer``: records the check together with others finishing about then."""
     started, clock = now(), time.perf_counter()
-    state = store.source_state(source.id)
+    if state is None:
+        state = store.source_state(source.id)
     result = await _attempt(source, fetcher, store, state, policy.rules)
     failures = 0 if result.outcome.ok else state.consecutive_failures + 1
     duration_ms = round((time.perf_counter() - clock) * 1000)
     due = policy.due_after(source.id, started, now(), failures, result.retry_after)
     verdict = after_check(result.outcome, failures, policy.broken_after, result.error)
-    report = _save(
-        store,
+    report = await _save(
+        writer or _Direct(store),
         source,
         result,
         started=started,
@@ -443,8 +460,18 @@ def _needs_confirmation(diff: RecordDiff, change_class: ChangeClass, rules: Rule
     return not text_supports_level_change(diff, rules)
 
 
-def _save(
-    store: Store,
+class _Direct:
+    """Records each check in its own transaction, at once."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def save(self, check: CheckWrite, router: Router | None = None) -> int:
+        return self._store.save_check(check, router)
+
+
+async def _save(
+    writer: CheckWriter | _Direct,
     source: Source,
     result: _Result,
     *,
@@ -459,7 +486,7 @@ def _save(
     fetched = result.fetched
     body = fetched.body if fetched and not fetched.not_modified else None
     status = fetched.status if fetched else result.status
-    store.save_check(
+    await writer.save(
         CheckWrite(
             source_id=source.id,
             started_at=started,

@@ -12,10 +12,11 @@ raises ``KeyError`` or ``ValueError`` and leaves the database unchanged.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import zlib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -98,6 +99,10 @@ class Hold:
 
     key: str
     content_hash: str
+
+
+# Ids per IN (...) when reading many sources: well under every driver's limit on parameters.
+_READ_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -235,19 +240,32 @@ class Store:
 
     def source_state(self, source_id: str) -> SourceState:
         """The validators and body hash of the last successful check; ``KeyError`` for an unknown id."""
+        states = self.source_states([source_id])
+        if source_id not in states:
+            raise KeyError(source_id)
+        return states[source_id]
+
+    def source_states(self, source_ids: Collection[str]) -> dict[str, SourceState]:
+        """:meth:`source_state` of several sources in one transaction; unknown ids are left out."""
         query = sa.select(
+            SourceRow.id,
             SourceRow.etag,
             SourceRow.last_modified,
             SourceRow.body_hash,
             SourceRow.consecutive_failures,
             SourceRow.parse_key,
         )
-        with self._transaction("read a source") as conn:
-            row = conn.execute(query.where(SourceRow.id == source_id)).one_or_none()
-        if row is None:
-            raise KeyError(source_id)
-        validators = Validators(etag=row.etag, last_modified=row.last_modified)
-        return SourceState(validators, row.body_hash, row.consecutive_failures, row.parse_key)
+        ids = list(dict.fromkeys(source_ids))
+        states: dict[str, SourceState] = {}
+        with self._transaction("read sources") as conn:
+            for start in range(0, len(ids), _READ_CHUNK):
+                chunk = ids[start : start + _READ_CHUNK]
+                for row in conn.execute(query.where(SourceRow.id.in_(chunk))):
+                    validators = Validators(etag=row.etag, last_modified=row.last_modified)
+                    states[row.id] = SourceState(
+                        validators, row.body_hash, row.consecutive_failures, row.parse_key
+                    )
+        return states
 
     def latest_snapshots(self, source_id: str) -> dict[str, StoredSnapshot]:
         """The newest snapshot of every key of a source (empty for an unknown or new source)."""
@@ -299,22 +317,24 @@ class Store:
         failed check carrying snapshots or changes, mismatched keys, a body not matching
         ``body_hash``, or a change whose key gets no new snapshot or has no previous one.
         """
-        _validate_check(check)
-        with self._transaction("save a check") as conn:
-            # The first statement writes, so SQLite takes its write lock before anything is read.
-            _update_source_after(conn, check)
-            check_id = conn.execute(
-                sa.insert(CheckRow).values(_check_row(check)).returning(CheckRow.id)
-            ).scalar_one()
-            if check.snapshots:
-                change_ids = _write_snapshots(conn, check, check_id)
-                if router is not None and router.channels and change_ids:
-                    queue(conn, router, check.source_id, _queued(check, change_ids), check.started_at)
-            if check.holds or check.releases:
-                _write_pending(conn, check)
-            if check.health is not None:
-                record_health(conn, check.source_id, check.health, check.started_at, router)
-        return check_id
+        return self.save_checks([check], router)[0]
+
+    def save_checks(self, checks: Sequence[CheckWrite], router: Router | None = None) -> list[int]:
+        """Record several checks in one transaction, each as :meth:`save_check` would; their ids
+        in order. All or nothing: one invalid check (same errors as :meth:`save_check`) or one
+        unknown source, and none is recorded. Checks of one source are written in order.
+
+        The statements are shared: one UPDATE of ``sources`` per shape of update (executed for
+        all the checks of that shape), one INSERT of every ``checks`` row."""
+        if not checks:
+            return []
+        for check in checks:
+            _validate_check(check)
+        check_ids: list[int] = []
+        with self._transaction("save checks" if len(checks) > 1 else "save a check") as conn:
+            for run in _distinct_runs(checks):
+                check_ids += _write_checks(conn, run, router)
+        return check_ids
 
     def pending(self, source_id: str) -> dict[str, str]:
         """The held changes of a source: key -> content hash of the record waiting for confirmation."""
@@ -462,7 +482,62 @@ def _stored_body_hash(check: CheckWrite) -> str | None:
     return body_hash(check.body)
 
 
-def _update_source_after(conn: Connection, check: CheckWrite) -> None:
+def _write_checks(conn: Connection, checks: Sequence[CheckWrite], router: Router | None) -> list[int]:
+    # The first statement writes, so SQLite takes its write lock before anything is read.
+    _update_sources_after(conn, checks)
+    inserted = conn.execute(
+        sa.insert(CheckRow).returning(CheckRow.id, sort_by_parameter_order=True),
+        [_check_row(check) for check in checks],
+    )
+    check_ids = list(inserted.scalars())
+    for check, check_id in zip(checks, check_ids, strict=True):
+        if check.snapshots:
+            change_ids = _write_snapshots(conn, check, check_id)
+            if router is not None and router.channels and change_ids:
+                queue(conn, router, check.source_id, _queued(check, change_ids), check.started_at)
+        if check.holds or check.releases:
+            _write_pending(conn, check)
+    _record_health_changes(conn, checks, router)
+    return check_ids
+
+
+def _update_sources_after(conn: Connection, checks: Sequence[CheckWrite]) -> None:
+    """Each check's update of its source, grouped by shape: one executemany per shape. The
+    sources must be distinct (the order of two updates of one source would matter)."""
+    shapes: dict[_Shape, list[dict[str, Any]]] = {}
+    for check in checks:
+        shape, params = _source_update(check)
+        shapes.setdefault(shape, []).append(params)
+    complete = True
+    for shape, rows in shapes.items():
+        result = conn.execute(_source_update_statement(shape), rows)
+        complete = complete and conn.dialect.supports_sane_multi_rowcount and result.rowcount == len(rows)
+    if complete:
+        return
+    ids = {check.source_id for check in checks}
+    known = set(conn.execute(sa.select(SourceRow.id).where(SourceRow.id.in_(ids))).scalars())
+    if unknown := ids - known:
+        raise KeyError(min(unknown))  # the transaction is rolled back
+
+
+def _distinct_runs(checks: Sequence[CheckWrite]) -> list[Sequence[CheckWrite]]:
+    """``checks`` cut, in order, into runs in which no source appears twice."""
+    runs: list[Sequence[CheckWrite]] = []
+    start, seen = 0, set[str]()
+    for index, check in enumerate(checks):
+        if check.source_id in seen:
+            runs.append(checks[start:index])
+            start, seen = index, set()
+        seen.add(check.source_id)
+    runs.append(checks[start:])
+    return runs
+
+
+# (the columns set from parameters, failed check, ends a lease)
+_Shape = tuple[tuple[str, ...], bool, bool]
+
+
+def _source_update(check: CheckWrite) -> tuple[_Shape, dict[str, Any]]:
     started = check.started_at
     values: dict[str, Any] = {"last_check_at": started, "last_outcome": check.outcome.value}
     if check.changes:
@@ -475,21 +550,47 @@ def _update_source_after(conn: Connection, check: CheckWrite) -> None:
             values["body_hash"] = hash_
             values["parse_key"] = check.parse_key
     else:
-        values |= {
-            "consecutive_failures": SourceRow.consecutive_failures + 1,
-            "last_error": _error_text(check),
-        }
+        values["last_error"] = _error_text(check)
     if check.next_check_at is not None:
         values["next_check_at"] = aware_utc(check.next_check_at, "next_check_at")
+    params = {f"p_{name}": value for name, value in values.items()}
+    params["p_source_id"] = check.source_id
     if check.lease_owner is not None:
-        mine = SourceRow.lease_owner == check.lease_owner
+        params["p_lease_owner"] = check.lease_owner
+    return (tuple(sorted(values)), not check.outcome.ok, check.lease_owner is not None), params
+
+
+@functools.cache
+def _source_update_statement(shape: _Shape) -> sa.Update:
+    columns, failed, ends_lease = shape
+    table = SourceRow.__table__.c
+    values: dict[str, Any] = {name: sa.bindparam(f"p_{name}", type_=table[name].type) for name in columns}
+    if failed:
+        values["consecutive_failures"] = SourceRow.consecutive_failures + 1
+    if ends_lease:
+        mine = SourceRow.lease_owner == sa.bindparam("p_lease_owner", type_=table["lease_owner"].type)
         values |= {
             "lease_owner": sa.case((mine, None), else_=SourceRow.lease_owner),
             "lease_until": sa.case((mine, None), else_=SourceRow.lease_until),
         }
-    result = conn.execute(sa.update(SourceRow).where(SourceRow.id == check.source_id).values(values))
-    if result.rowcount != 1:
-        raise KeyError(check.source_id)
+    return sa.update(SourceRow).where(SourceRow.id == sa.bindparam("p_source_id")).values(values)
+
+
+def _record_health_changes(conn: Connection, checks: Sequence[CheckWrite], router: Router | None) -> None:
+    """Record the verdicts that change their source's state (most checks confirm it: one read)."""
+    judged = [check for check in checks if check.health is not None]
+    if not judged:
+        return
+    # The sources' rows were updated above: no other writer can change their health until commit.
+    query = sa.select(SourceRow.id, SourceRow.health).where(SourceRow.id.in_({c.source_id for c in judged}))
+    health = dict(conn.execute(query).tuples().all())
+    for check in judged:
+        assert check.health is not None
+        state = check.health.health.value
+        if health.get(check.source_id) == state:
+            continue  # a verdict that changes nothing (the usual one) writes nothing
+        if record_health(conn, check.source_id, check.health, check.started_at, router) is not None:
+            health[check.source_id] = state
 
 
 def _error_text(check: CheckWrite) -> str | None:

@@ -40,6 +40,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from monitor import healthstore
 from monitor.alerts.delivery import Deliverer, Delivery
 from monitor.alerts.outbox import Alert
+from monitor.checkwriter import CheckWriter
 from monitor.config import Config, SourceConfig
 from monitor.errors import StorageError
 from monitor.pipeline import (
@@ -57,7 +58,7 @@ from monitor.service.metrics import Metrics
 from monitor.service.timebase import REAL_TIME, RealTime, Timebase
 from monitor.sources import Source, build
 from monitor.sources.base import Fetches
-from monitor.store import Store
+from monitor.store import SourceState, Store
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,7 @@ class Service:
         self._delivery_idle = asyncio.Event()  # no delivery pass is running
         self._halt = threading.Event()  # set when stopping's grace is over: delivery sends no more
         self._old_pools: list[FetcherPool] = []
+        self._writer = CheckWriter(store)
         self._rt = self._runtime(config)
 
     # --- state seen from outside -------------------------------------------------------------
@@ -323,7 +325,9 @@ class Service:
         return await self._check(self._rt, source_ids)
 
     async def close(self) -> None:
-        """Close the fetchers (what :meth:`run` does when it ends)."""
+        """Record the checks waiting for their group, close the fetchers (what :meth:`run` does
+        when it ends)."""
+        self._writer.flush()
         for pool in {id(p): p for p in [*self._old_pools, self._rt.pool]}.values():
             await pool.aclose()
 
@@ -331,20 +335,36 @@ class Service:
         batch = rt.pool.batch(rt.sources[sid] for sid in source_ids)
         self._inflight.update(source_ids)
         try:
+            try:
+                states = self._store.source_states(source_ids)
+            except StorageError as exc:
+                log.error("cannot read the sources to check: %s", exc)
+                return []
             results = await asyncio.gather(
-                *(self._check_one(rt, batch.for_source, sid) for sid in source_ids)
+                *(self._check_one(rt, batch.for_source, sid, states.get(sid)) for sid in source_ids)
             )
         finally:
             self._inflight.difference_update(source_ids)
         return [report for report in results if report is not None]
 
     async def _check_one(
-        self, rt: _Runtime, fetcher_for: Callable[[Source], Fetches], source_id: str
+        self,
+        rt: _Runtime,
+        fetcher_for: Callable[[Source], Fetches],
+        source_id: str,
+        state: SourceState | None,
     ) -> CheckReport | None:
         source = build(rt.sources[source_id])
         try:
             report = await check_source(
-                source, fetcher_for(source), self._store, self._now, policy=rt.policy, lease_owner=self.id
+                source,
+                fetcher_for(source),
+                self._store,
+                self._now,
+                policy=rt.policy,
+                lease_owner=self.id,
+                state=state,
+                writer=self._writer,
             )
         except StorageError as exc:
             log.error("%s: the check could not be recorded: %s", source_id, exc)
@@ -476,7 +496,8 @@ async def run_once(
     finally:
         store.claims.release(service.id)
         await service.close()
-    return reports, [sid for sid in horizons if sid not in taken]
+    held = set(taken)
+    return reports, [sid for sid in horizons if sid not in held]
 
 
 async def deliver_until(
