@@ -24,7 +24,7 @@ from monitor.service.claims import SourceTiming, Worker
 from monitor.service.endpoint import Endpoint
 from monitor.service.lock import single_process
 from monitor.service.metrics import Metrics
-from monitor.service.runner import Service, run_once
+from monitor.service.runner import Service, freeze_startup, run_once
 from monitor.store import SourceStatus, Store
 
 
@@ -45,6 +45,7 @@ def run(obj: Context, once: bool, http_address: str | None) -> None:
     config = obj.config()
     address = _bind_address(http_address) if http_address else config.service.http
     store = obj.open_store(config)
+    freeze_startup()
     try:
         if once:
             _run_once(config, store)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import Config, loads
+from monitor.database import SourceRow
 from monitor.models import Outcome
 from monitor.pipeline import CheckReport
 from monitor.service.runner import Service, run_once, sharing_groups
@@ -202,3 +203,34 @@ def test_benchmark_runs(capsys: pytest.CaptureFixture[str]) -> None:
     assert "cycle 1: 4 checks in" in output
     assert "changes recorded: 8" in output
     assert "one claim of a due source:" in output and "peak memory (RSS):" in output
+
+
+def test_a_source_woken_before_it_is_due_does_not_take_its_siblings_early(
+    http_server: LocalServer, store: Store
+) -> None:
+    """A job can wake early (a schedule read before the last check was recorded, a reload):
+    then nothing is checked, not even a sibling that falls due within the sharing window."""
+    http_server.route("/shared", PAGE.format(n=1))
+    config = config_for(
+        http_server,
+        html("a", http_server, "/shared", "10m") + html("b", http_server, "/shared", "10m"),
+    )
+    sync(store, config)
+    now = datetime.now(UTC)
+    with store.engine.begin() as conn:
+        for sid, due in (("a", now + timedelta(minutes=5)), ("b", now + timedelta(seconds=20))):
+            conn.execute(SourceRow.__table__.update().where(SourceRow.id == sid).values(next_check_at=due))
+
+    async def fire(source_id: str) -> None:
+        service = Service(config, store)
+        try:
+            await service._fire(source_id)
+        finally:
+            await service.close()
+
+    asyncio.run(fire("a"))
+    assert (http_server.hits("/shared"), len(store.checks("b"))) == (0, 0)
+    with store.engine.begin() as conn:
+        conn.execute(SourceRow.__table__.update().where(SourceRow.id == "a").values(next_check_at=now))
+    asyncio.run(fire("a"))  # due now: its sibling due within the window comes along, one request
+    assert (http_server.hits("/shared"), len(store.checks("a")), len(store.checks("b"))) == (1, 1, 1)
