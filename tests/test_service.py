@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from monitor.config import Config, loads
 from monitor.database import SourceRow
@@ -234,3 +235,27 @@ def test_a_source_woken_before_it_is_due_does_not_take_its_siblings_early(
         conn.execute(SourceRow.__table__.update().where(SourceRow.id == "a").values(next_check_at=now))
     asyncio.run(fire("a"))  # due now: its sibling due within the window comes along, one request
     assert (http_server.hits("/shared"), len(store.checks("a")), len(store.checks("b"))) == (1, 1, 1)
+
+
+def test_jobs_woken_together_are_taken_in_one_round(http_server: LocalServer, store: Store) -> None:
+    """Sources falling due at about the same time share one claim, one batch, one schedule read."""
+    for i in range(20):
+        http_server.route(f"/p{i}", PAGE.format(n=i))
+    config = config_for(http_server, "".join(html(f"s{i}", http_server, f"/p{i}", "1h") for i in range(20)))
+    sync(store, config)
+    claims: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith("UPDATE sources SET lease_owner") and "IN (SELECT" in statement:
+            claims.append(statement)
+
+    sa.event.listen(store.engine, "before_cursor_execute", count)
+
+    async def main() -> None:
+        # The first checks are spread over up to 5 s (a tenth of the hour's interval at most);
+        # with rand() = 0 every job wakes at once.
+        await serve_for(Service(config, store, rand=lambda: 0.0), 1.5)
+
+    asyncio.run(main())
+    assert sum(len(store.checks(f"s{i}")) for i in range(20)) == 20
+    assert len(claims) == 1

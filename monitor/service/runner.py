@@ -70,6 +70,9 @@ DELIVERY_TICK = 5.0
 # Sources reading one document that fall due within this much of each other are checked
 # together, with one request for the document.
 SHARE_WINDOW = timedelta(seconds=60)
+# Jobs woken within this many seconds of each other are checked in one round: one transaction
+# takes them, one batch checks them, one read sets their next wake (0: only those woken together).
+ROUND_GATHER = 0.1
 # How often sources are looked at for staleness (no successful check for 3x their interval).
 SWEEP_EVERY = timedelta(seconds=60)
 # `run --once` checks what is due within this much: a cron job or timer firing a few seconds
@@ -111,7 +114,7 @@ class _Runtime:
 class Service:
     """One worker of the service. ``clock`` (see :mod:`monitor.service.timebase`) and ``rand``
     are injectable; ``transport`` replaces the network (tests). ``on_report`` sees every check
-    (the CLI logs it)."""
+    (the CLI logs it). ``gather``: seconds a woken job waits for others to share its round."""
 
     def __init__(
         self,
@@ -124,8 +127,10 @@ class Service:
         clock: Timebase = REAL_TIME,
         rand: Callable[[], float] = random.random,
         worker_id: str | None = None,
+        gather: float = ROUND_GATHER,
     ) -> None:
         self.id = worker_id or new_worker_id()
+        self._gather = gather
         self._store = store
         self._claims: Claims = store.claims
         self._on_report = on_report
@@ -148,6 +153,7 @@ class Service:
         self._delivery_idle = asyncio.Event()  # no delivery pass is running
         self._halt = threading.Event()  # set when stopping's grace is over: delivery sends no more
         self._old_pools: list[FetcherPool] = []
+        self._due: dict[str, asyncio.Future[None]] = {}  # sources waiting for the next round
         self._rt = self._runtime(config)
         self._writer = CheckWriter(store, largest=group_size(self._rt.pool.settings))
 
@@ -304,34 +310,66 @@ class Service:
             self._scheduler.remove_job(source_id)
 
     async def _fire(self, source_id: str) -> None:
-        """A source's job: take it (and due siblings) if due, check, sleep until due again."""
+        """A source's job: join the next round (see :meth:`_round`), wait for it to end."""
         task = asyncio.current_task()
         if task is not None:
             self._running.add(task)
         try:
-            rt = self._rt
-            group = rt.groups.get(source_id)
-            if group is None:
+            if source_id not in self._rt.groups:
                 return
-            now, lease = self._now(), rt.config.service.lease
-            try:
-                taken = self._claims.claim(self.id, {source_id: now}, now, lease)
-                if taken and len(group) > 1:
-                    # Only with a source that is due: its siblings due soon come along.
-                    siblings = {sid: now + SHARE_WINDOW for sid in group if sid != source_id}
-                    taken += self._claims.claim(self.id, siblings, now, lease)
-            except StorageError as exc:
-                log.error("%s: cannot take the source: %s", source_id, exc)
-                return
-            if taken:
-                await self._check(rt, taken)
-            self._reschedule(group)
+            if not self._due:
+                # Every job the scheduler wakes until then joins this round.
+                loop = asyncio.get_running_loop()
+                if self._gather > 0:
+                    loop.call_later(self._gather, self._start_round)
+                else:
+                    loop.call_soon(self._start_round)
+            if source_id not in self._due:
+                self._due[source_id] = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._due[source_id])
         except asyncio.CancelledError:
             # Stopping abandoned the check before it recorded anything; its lease is released.
             log.info("%s: check abandoned", source_id)
         finally:
             if task is not None:
                 self._running.discard(task)
+
+    def _start_round(self) -> None:
+        due, self._due = self._due, {}
+        task = asyncio.ensure_future(self._round(list(due)))
+        self._running.add(task)
+
+        def ended(done: asyncio.Task[None]) -> None:
+            self._running.discard(done)
+            failure = None if done.cancelled() else done.exception()
+            for waiting in due.values():
+                if waiting.done():
+                    continue
+                if failure is not None:
+                    waiting.set_exception(failure)
+                else:
+                    waiting.set_result(None)
+
+        task.add_done_callback(ended)
+
+    async def _round(self, woken: Sequence[str]) -> None:
+        """The sources whose jobs woke together: take those due (and their siblings due soon)
+        in one transaction, check them in one batch, set every job's next wake from one read."""
+        rt = self._rt
+        now, lease = self._now(), rt.config.service.lease
+        woken = [sid for sid in woken if sid in rt.groups]
+        try:
+            taken = self._claims.claim(self.id, dict.fromkeys(woken, now), now, lease)
+            # Only with a source that is due: its siblings due soon come along.
+            siblings = {sib for sid in taken for sib in rt.groups[sid]} - set(taken)
+            if siblings:
+                taken += self._claims.claim(self.id, dict.fromkeys(siblings, now + SHARE_WINDOW), now, lease)
+        except StorageError as exc:
+            log.error("cannot take %d due sources: %s", len(woken), exc)
+            return
+        if taken:
+            await self._check(rt, taken)
+        self._reschedule(sorted({sib for sid in woken for sib in rt.groups[sid]}))
 
     async def check(self, source_ids: Sequence[str]) -> list[CheckReport]:
         """Check sources this worker holds, one fetch per shared document; record and report."""
