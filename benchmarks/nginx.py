@@ -7,6 +7,10 @@
         httpx.get(server.url + "/advice/country-0001.html")
         print(server.statuses())  # Counter({200: 1})
 
+    ensure_echo_module()
+    with Nginx(fixtures.root, log=True, delay=0.05) as slow:  # every answer 50 ms late
+        ...
+
 Debian's nginx binary runs as a child process of the current user, with a configuration file of
 its own written into a temporary folder, which also holds the pid file, the logs and the temporary
 paths. It listens on 127.0.0.1 only and does not depend on, or interfere with, a system-wide nginx
@@ -31,9 +35,13 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Self
+from typing import Literal, NamedTuple, Self
 
 NGINX = Path("/usr/sbin/nginx")
+# Debian's libnginx-mod-http-echo (echo_sleep, echo_exec) installs its module here.
+ECHO_MODULE_PACKAGE = "libnginx-mod-http-echo"
+ECHO_MODULE_NAME = "ngx_http_echo_module.so"
+MODULE_DIRS = (Path("/usr/lib/nginx/modules"), Path("/usr/share/nginx/modules"))
 READY_PREFIX = "/.harness-ready-"
 START_DEADLINE = 10.0
 STOP_GRACE = 5.0
@@ -69,6 +77,41 @@ def ensure_nginx() -> Path:
     found = find_nginx()
     if not found:
         raise RuntimeError("apt-get installed nginx, but no nginx binary was found afterwards")
+    return found
+
+
+def find_echo_module() -> Path | None:
+    """The echo module's shared object (``ngx_http_echo_module.so``), None when it is not installed."""
+    for folder in MODULE_DIRS:
+        candidate = folder / ECHO_MODULE_NAME
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def ensure_echo_module() -> Path:
+    """The echo module (for ``Nginx(delay=...)``), installed with apt-get with nginx when missing.
+
+    Like :func:`ensure_nginx`: without root (or apt-get) a missing module raises RuntimeError
+    saying how to install it.
+    """
+    ensure_nginx()
+    found = find_echo_module()
+    if found:
+        return found
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise RuntimeError(
+            "nginx's echo module is not installed and cannot be installed from here (needs root and "
+            f"apt-get); install it with: sudo apt-get install -y {ECHO_MODULE_PACKAGE}"
+        )
+    _apt_update()
+    _apt(["apt-get", "install", "-y", "-q", ECHO_MODULE_PACKAGE])
+    found = find_echo_module()
+    if not found:
+        raise RuntimeError(
+            f"apt-get installed {ECHO_MODULE_PACKAGE}, but no {ECHO_MODULE_NAME} was found in "
+            + " or ".join(str(folder) for folder in MODULE_DIRS)
+        )
     return found
 
 
@@ -117,18 +160,58 @@ def render_config(
     log: bool,
     workers: int,
     ready_path: str = READY_PREFIX + "0",
+    delay: float = 0.0,
+    echo_module: Path | None = None,
 ) -> str:
     """The nginx configuration: static files from ``root``, everything else under ``prefix``.
 
-    ``ready_path`` answers 204 and is not logged: it tells this server from any other on the port.
+    ``ready_path`` answers 204 at once and is not logged: it tells this server from any other on
+    the port. With ``delay`` > 0 the echo module (``echo_module``, its ``.so``) is loaded and
+    every other request waits ``delay`` seconds (``echo_sleep``, a timer: the worker serves other
+    requests meanwhile), then is served by a named location with the same static handling.
     """
-    access = f"access_log {_quote(prefix / 'access.log')} status;" if log else "access_log off;"
+    if delay < 0:
+        raise ValueError("delay must not be negative")
+    if delay > 0 and echo_module is None:
+        raise ValueError("a delay needs the echo module (ensure_echo_module())")
+    load = f"load_module {_quote(echo_module)};\n" if delay > 0 and echo_module is not None else ""
+    access = f"access_log {_quote(prefix / 'access.log')} entry;" if log else "access_log off;"
     temp_paths = "\n".join(
         f"    {kind}_temp_path {_quote(prefix / 'temp' / kind)};"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     )
+    api = "/api/content/foreign-travel-advice/"
+    api_body = "default_type application/json;\n            try_files $uri $uri.json =404;"
+    static_body = "try_files $uri =404;"
+    if delay > 0:
+        sleep = f"echo_sleep {delay:.3f};"
+        locations = f"""        location {api} {{
+            {sleep}
+            echo_exec @api;
+        }}
+
+        location @api {{
+            {api_body}
+        }}
+
+        location / {{
+            {sleep}
+            echo_exec @static;
+        }}
+
+        location @static {{
+            {static_body}
+        }}"""
+    else:
+        locations = f"""        location {api} {{
+            {api_body}
+        }}
+
+        location / {{
+            {static_body}
+        }}"""
     return f"""# Written by benchmarks/nginx.py for one run; deleted when the server stops.
-{_user_directive()}worker_processes {workers};
+{load}{_user_directive()}worker_processes {workers};
 pid {_quote(prefix / "nginx.pid")};
 error_log {_quote(prefix / "error.log")} warn;
 
@@ -147,7 +230,8 @@ http {{
     charset utf-8;
     charset_types text/plain;  # and text/html, always
 
-    log_format status '$status';
+    # One line per request: its status, its time in seconds (ms resolution), its connection.
+    log_format entry '$status $request_time $connection';
     {access}
 {temp_paths}
 
@@ -169,17 +253,18 @@ http {{
             return 204;
         }}
 
-        location /api/content/foreign-travel-advice/ {{
-            default_type application/json;
-            try_files $uri $uri.json =404;
-        }}
-
-        location / {{
-            try_files $uri =404;
-        }}
+{locations}
     }}
 }}
 """
+
+
+class Request(NamedTuple):
+    """One request as nginx logged it: its status, its time (seconds), its connection's serial."""
+
+    status: int
+    seconds: float
+    connection: int
 
 
 class Nginx:
@@ -199,10 +284,16 @@ class Nginx:
     sent with an If-Modified-Since older than the file still gets 200 (HTTP says to ignore
     If-Modified-Since when If-None-Match is present).
 
-    With ``log=True`` every request's status is written to an access log, and ``statuses()`` counts
-    them (the readiness probe is not logged). Files are not cached by nginx, so a file replaced on
-    disk is served (with a new ETag) from the next request on. ``workers`` is nginx's
-    ``worker_processes``; ``binary`` defaults to ``ensure_nginx()``, which may install nginx.
+    With ``log=True`` every request is written to an access log: ``statuses()`` counts them by
+    status, ``requests()`` lists each one's status, time and connection (the readiness probe is not
+    logged). Files are not cached by nginx, so a file replaced on disk is served (with a new ETag)
+    from the next request on. ``workers`` is nginx's ``worker_processes``; ``binary`` defaults to
+    ``ensure_nginx()``, which may install nginx.
+
+    ``delay`` (seconds) makes every answer that late, as a distant server's would be: the request
+    waits on a timer in nginx (the echo module's ``echo_sleep``, no process of its own and no CPU
+    while waiting), then is served as without a delay (the same validators, 304s and keep-alive).
+    It needs Debian's ``libnginx-mod-http-echo``, which ``ensure_echo_module()`` installs.
     """
 
     def __init__(
@@ -214,19 +305,24 @@ class Nginx:
         log: bool = False,
         workers: int = 1,
         binary: Path | None = None,
+        delay: float = 0.0,
     ) -> None:
         if conditional not in ("exact", "before"):
             raise ValueError(f"conditional must be 'exact' or 'before', not {conditional!r}")
+        if delay < 0:
+            raise ValueError(f"delay must not be negative, not {delay!r}")
         self.root = Path(root).resolve()
         self.conditional: Conditional = conditional
         self.log = log
         self.workers = workers
+        self.delay = delay
+        self._echo_module: Path | None = None
         self._requested_port = port
         self._binary = binary
         self._port: int | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._process: subprocess.Popen[bytes] | None = None
-        self._final_statuses: collections.Counter[int] | None = None
+        self._final_log: list[Request] | None = None
         self._ready_path = READY_PREFIX + secrets.token_hex(8)
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -245,8 +341,10 @@ class Nginx:
         if self._process is not None:
             raise RuntimeError("nginx is already running")
         binary = self._binary or ensure_nginx()
+        if self.delay > 0:
+            self._echo_module = ensure_echo_module()
         self._tmp = tempfile.TemporaryDirectory(prefix="bench-nginx-")
-        self._final_statuses = None
+        self._final_log = None
         attempts = 1 if self._requested_port else BIND_ATTEMPTS
         try:
             for attempt in range(1, attempts + 1):
@@ -265,7 +363,7 @@ class Nginx:
         if process is not None:
             _terminate(process)
         if self.log and self._tmp is not None:
-            self._final_statuses = self._read_statuses()
+            self._final_log = self._read_log()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -288,6 +386,8 @@ class Nginx:
                 log=self.log,
                 workers=self.workers,
                 ready_path=self._ready_path,
+                delay=self.delay,
+                echo_module=self._echo_module,
             ),
             encoding="utf-8",
         )
@@ -350,11 +450,15 @@ class Nginx:
 
     def statuses(self) -> collections.Counter[int]:
         """How many requests got each HTTP status so far (or in the whole run, once stopped)."""
+        return collections.Counter(request.status for request in self.requests())
+
+    def requests(self) -> list[Request]:
+        """Every request logged so far (or in the whole run, once stopped), in the log's order."""
         if not self.log:
-            raise RuntimeError("statuses() needs Nginx(..., log=True)")
-        if self._final_statuses is not None:
-            return collections.Counter(self._final_statuses)
-        return self._read_statuses()
+            raise RuntimeError("statuses() and requests() need Nginx(..., log=True)")
+        if self._final_log is not None:
+            return list(self._final_log)
+        return self._read_log()
 
     @property
     def _prefix(self) -> Path:
@@ -362,12 +466,18 @@ class Nginx:
             raise RuntimeError("nginx is not running")
         return Path(self._tmp.name)
 
-    def _read_statuses(self) -> collections.Counter[int]:
+    def _read_log(self) -> list[Request]:
+        """The access log's complete lines (nginx may be writing the last one)."""
         path = self._prefix / "access.log"
         if not path.exists():
-            return collections.Counter()
-        lines = path.read_text(encoding="ascii").split()
-        return collections.Counter(int(line) for line in lines)
+            return []
+        entries = []
+        for line in path.read_text(encoding="ascii").splitlines(keepends=True):
+            fields = line.split()
+            if not line.endswith("\n") or len(fields) != 3:
+                continue
+            entries.append(Request(int(fields[0]), float(fields[1]), int(fields[2])))
+        return entries
 
     def _errors(self) -> str:
         texts = []
@@ -381,18 +491,28 @@ class Nginx:
         return "Address already in use" in self._errors()
 
 
-def _probe(port: int, path: str) -> bool:
-    """Whether an nginx answers 204 to ``path`` on ``port``."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1.0)
+def local_get(port: int, path: str, timeout: float) -> http.client.HTTPResponse | None:
+    """GET ``path`` from 127.0.0.1:``port`` (no proxy), its body read; None when nothing answers."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         connection.request("GET", path)
         response = connection.getresponse()
         response.read()
     except OSError:
-        return False
+        return None
     finally:
         connection.close()
-    return response.status == 204 and (response.getheader("Server") or "").startswith("nginx")
+    return response
+
+
+def _probe(port: int, path: str) -> bool:
+    """Whether an nginx answers 204 to ``path`` on ``port``."""
+    response = local_get(port, path, 1.0)
+    return (
+        response is not None
+        and response.status == 204
+        and (response.getheader("Server") or "").startswith("nginx")
+    )
 
 
 def _terminate(process: subprocess.Popen[bytes]) -> None:

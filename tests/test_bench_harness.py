@@ -1,7 +1,10 @@
-"""Smoke test of the load-benchmark harness: benchmarks/bench_fixtures.py and benchmarks/nginx.py.
+"""Smoke test of the load-benchmark harness: benchmarks/bench_fixtures.py, nginx.py, fleet.py
+(with its latency scenario and PostgreSQL) and soak.py.
 
-The nginx tests need Debian's nginx; the harness installs it when running as root. When it is
-missing and cannot be installed they are skipped, except when ``CI=true``: then they fail.
+The nginx tests need Debian's nginx, and the latency tests its echo module
+(``libnginx-mod-http-echo``); the harness installs both when running as root. When they are
+missing and cannot be installed the tests are skipped, except when ``CI=true``: then they fail.
+The PostgreSQL test uses ``MONITOR_TEST_POSTGRES``, like the store's (see conftest.py).
 """
 
 from __future__ import annotations
@@ -9,10 +12,12 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import json
+import math
 import os
 import re
 import socket
 import time
+from collections.abc import Callable
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -20,24 +25,38 @@ from typing import Any
 import feedparser
 import httpx
 import pytest
+import sqlalchemy as sa
 
+from tests.conftest import _postgres_url
 from tests.support.benchmarks import load
 
 N = 100
+DELAY = 0.05
+# nginx's $request_time mixes two clocks (the request's start from the cached wall time, its end
+# from the monotonic one), so a 50 ms sleep may be logged as 49 ms.
+LOGGED_DELAY = DELAY - 0.001
 
 
 fixtures_mod = load("bench_fixtures", "bench_fixtures.py")
 nginx_mod = load("bench_nginx", "nginx.py")
 
 
-def _nginx_binary() -> Path:
-    in_ci = os.environ.get("CI", "").lower() == "true"
+def _required(ensure: Callable[[], Path], what: str) -> Path:
+    """What ``ensure`` installs or finds; the test skips without it, and fails with CI=true."""
     try:
-        return Path(nginx_mod.ensure_nginx())
+        return Path(ensure())
     except RuntimeError as exc:
-        if in_ci:
-            pytest.fail(f"CI=true but nginx is unavailable: {exc}")
-        pytest.skip(f"nginx is unavailable: {exc}")
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true but {what} is unavailable: {exc}")
+        pytest.skip(f"{what} is unavailable: {exc}")
+
+
+def _nginx_binary() -> Path:
+    return _required(nginx_mod.ensure_nginx, "nginx")
+
+
+def _echo_module() -> Path:
+    return _required(nginx_mod.ensure_echo_module, "nginx's echo module")
 
 
 def test_ensure_nginx_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,9 +66,45 @@ def test_ensure_nginx_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) ->
         nginx_mod.ensure_nginx()
 
 
+def test_ensure_echo_module_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nginx_mod, "ensure_nginx", lambda: Path("/usr/sbin/nginx"))
+    monkeypatch.setattr(nginx_mod, "find_echo_module", lambda: None)
+    monkeypatch.setattr(nginx_mod.os, "geteuid", lambda: 1000)
+    with pytest.raises(RuntimeError, match="apt-get install -y libnginx-mod-http-echo"):
+        nginx_mod.ensure_echo_module()
+
+
+def test_a_delay_needs_the_echo_module(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="echo module"):
+        nginx_mod.render_config(
+            tmp_path, tmp_path, port=1, conditional="before", log=False, workers=1, delay=DELAY
+        )
+    config = nginx_mod.render_config(
+        tmp_path,
+        tmp_path,
+        port=1,
+        conditional="before",
+        log=False,
+        workers=1,
+        delay=DELAY,
+        echo_module=Path("/x/ngx_http_echo_module.so"),
+    )
+    assert config.startswith("# Written")
+    assert 'load_module "/x/ngx_http_echo_module.so";' in config
+    assert config.count("echo_sleep 0.050;") == 2
+    assert "echo_sleep" not in nginx_mod.render_config(
+        tmp_path, tmp_path, port=1, conditional="before", log=False, workers=1
+    )
+
+
 @pytest.fixture(scope="module")
 def nginx_binary() -> Path:
     return _nginx_binary()
+
+
+@pytest.fixture(scope="module")
+def echo_module(nginx_binary: Path) -> Path:
+    return _echo_module()
 
 
 @pytest.fixture
@@ -235,3 +290,101 @@ def test_the_fleet_benchmark_detects_every_changed_page_and_nothing_else(nginx_b
     assert (warm.ok, warm.not_modified, warm.snapshots, warm.changes) == (0, N, 0, 0)
     assert (changed.ok, changed.not_modified, changed.snapshots, changed.changes) == (10, 90, 10, 10)
     assert all(f.wall > 0 and f.cpu > 0 and f.rss_mb > 0 for f in (cold, warm, changed))
+
+
+# --- latency --------------------------------------------------------------------------------------
+
+
+def test_nginx_with_a_delay_answers_late_with_the_same_validators(fixtures: Any, echo_module: Path) -> None:
+    """Every answer waits the delay, then is the static one: 200 with ETag and Last-Modified, 304
+    to either validator, 404 for a missing file; all on one kept-alive connection."""
+    page, slug = fixtures.pages[0], fixtures.slugs[0]
+    with (
+        nginx_mod.Nginx(fixtures.root, log=True, delay=DELAY) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        started = time.perf_counter()
+        first = client.get(f"/advice/{slug}.html")
+        assert time.perf_counter() - started >= DELAY
+        assert first.status_code == 200 and first.content == page.read_bytes()
+        assert first.headers["content-type"] == "text/html; charset=utf-8"
+        etag, last_modified = first.headers["etag"], first.headers["last-modified"]
+        assert last_modified == _http_date(page.stat().st_mtime)
+
+        assert client.get(f"/advice/{slug}.html", headers={"If-None-Match": etag}).status_code == 304
+        since = {"If-Modified-Since": last_modified}
+        assert client.get(f"/advice/{slug}.html", headers=since).status_code == 304
+        item = client.get(f"/api/content/foreign-travel-advice/{slug}")
+        assert item.status_code == 200 and item.headers["content-type"] == "application/json"
+        assert client.get("/advice/nowhere.html").status_code == 404
+        took = time.perf_counter() - started
+
+        expected = collections.Counter({200: 2, 304: 2, 404: 1})
+        assert _statuses_settle(server, expected) == expected
+        requests = server.requests()
+    assert took >= 5 * DELAY
+    assert all(request.seconds >= LOGGED_DELAY for request in requests), requests
+    assert len({request.connection for request in requests}) == 1
+
+
+def test_the_fleet_latency_scenario_waits_for_every_answer_and_gets_304s(echo_module: Path) -> None:
+    """benchmarks/fleet.py --latency at N = 20: the warm cycle is all 304s, every request took
+    the delay, on kept-alive connections, and the cycle cannot be shorter than the delay times
+    the rounds of 16 requests in flight."""
+    fleet = load("bench_fleet", "fleet.py")
+    n = 20
+    cold, [warm], [seen] = fleet.run_latency(n, 1, DELAY)
+    assert (cold.ok, cold.not_modified, cold.snapshots) == (n, 0, n)
+    assert (warm.ok, warm.not_modified, warm.snapshots, warm.changes) == (0, n, 0, 0)
+    assert seen.requests == n and seen.fastest >= LOGGED_DELAY
+    assert seen.connections <= fleet.CONCURRENCY
+    assert warm.wall >= math.ceil(n / fleet.CONCURRENCY) * DELAY
+
+
+# --- PostgreSQL -----------------------------------------------------------------------------------
+
+
+def test_the_fleet_benchmark_on_postgresql_uses_a_new_database_per_run(nginx_binary: Path) -> None:
+    """benchmarks/fleet.py --database at N = 20: the same answers as on SQLite, the database grows,
+    and the scratch database is dropped afterwards."""
+    base = _postgres_url()
+    fleet = load("bench_fleet", "fleet.py")
+    scratch = load("bench_scratchdb", "scratchdb.py")
+    n = 20
+    results = fleet.run(n, 1, base)
+    [cold], [warm], [changed] = results["cold"], results["warm"], results["changed"]
+    assert (cold.ok, cold.not_modified, cold.snapshots, cold.changes) == (n, 0, n, 0)
+    assert (warm.ok, warm.not_modified, warm.snapshots, warm.changes) == (0, n, 0, 0)
+    assert (changed.ok, changed.not_modified, changed.snapshots, changed.changes) == (2, 18, 2, 2)
+    assert cold.db_growth_kb > 0
+    engine = sa.create_engine(base)
+    try:
+        with engine.connect() as connection:
+            names = connection.execute(sa.text("SELECT datname FROM pg_database")).scalars().all()
+    finally:
+        engine.dispose()
+    assert not [name for name in names if name.startswith(scratch.NAME_PREFIX + f"_{os.getpid()}_")]
+
+
+# --- soak ---------------------------------------------------------------------------------------
+
+
+def test_the_soak_samples_every_cycle_and_the_service_exits_0(nginx_binary: Path) -> None:
+    """benchmarks/soak.py at N = 20, 3 warm cycles of 2 s: a real ``monitor run`` process, a
+    sample per cycle of 20 checks, every warm check a 304, a clean stop on SIGTERM."""
+    soak_mod = load("bench_soak", "soak.py")
+    seen: list[Any] = []
+    soak = soak_mod.run(20, 3, 2.0, on_sample=seen.append)
+    assert [sample.cycle for sample in soak.samples] == [0, 1, 2, 3] and seen == soak.samples
+    # A cycle ends at the first count of at least 20 more checks: one may take a few of the next.
+    assert all(sample.checks > 0 for sample in soak.samples)
+    assert sum(sample.checks for sample in soak.samples) >= 80
+    assert all(sample.rss_mb > 20 and sample.cpu >= 0 and sample.db_mb > 0 for sample in soak.samples)
+    assert soak.samples[0].cpu > 0
+    assert all(sample.wall >= 1.0 for sample in soak.warm)  # about one interval, plus jitter
+    assert soak.warm_statuses[304] >= 60 and set(soak.warm_statuses) == {304}
+    assert soak.outcomes["new"] == 20 and soak.outcomes["not_modified"] >= 60
+    assert soak.exit_code == 0, soak.warnings
+    assert soak.warnings == []
+    lines = soak_mod.summary(soak)
+    assert lines[0].startswith("RSS cycle 1: ") and "exit code 0" in lines[4]
