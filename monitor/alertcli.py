@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from monitor.alerts.delivery import Deliverer, Delivery, masked_url, send_test
 from monitor.alerts.outbox import Alert, AlertStatus, Purpose
-from monitor.cliutil import Context, MonitorGroup, iso, json_option, when
+from monitor.cliutil import Context, MonitorGroup, iso, json_option, table_console, when
 from monitor.config import Config
+from monitor.display import printable
 from monitor.errors import ConfigError
 from monitor.health import duration_text
 from monitor.store import Store
@@ -81,7 +81,7 @@ def alerts_list(obj: Context, status: str | None, limit: int, as_json: bool) -> 
         "next / sent",
         "published→detected",
         "detected→sent",
-        "last error",
+        Column("last error", overflow="fold"),  # an error is read whole, not cut at a long word
     )
     for a in alerts:
         published, sent = _latencies(a)
@@ -100,9 +100,9 @@ def alerts_list(obj: Context, status: str | None, limit: int, as_json: bool) -> 
             else "-",
             _span(published),
             _span(sent),
-            a.last_error or "",
+            printable(a.last_error or ""),
         )
-    Console(width=max(Console().width, 160)).print(table)
+    table_console(160).print(table)
     click.echo(", ".join(f"{n} {s}" for s, n in counts.items()))
 
 

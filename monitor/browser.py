@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import os
 import re
 import shutil
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from types import TracebackType
 from typing import Any, Self
+from urllib.parse import urlsplit
 
 import httpx
 from playwright.async_api import (
@@ -31,6 +33,7 @@ from playwright.async_api import (
     Request,
     Response,
     Route,
+    WebSocketRoute,
     async_playwright,
 )
 from playwright.async_api import Error as PlaywrightError
@@ -41,11 +44,13 @@ from monitor.http import (
     HostPacer,
     HttpSettings,
     RetryLaterError,
+    address_policy,
     host_key,
     looks_blocked,
     status_error,
 )
 from monitor.models import Fetched, Validators
+from monitor.netguard import AddressPolicy, refusal
 
 ENV_EXECUTABLE = "MONITOR_BROWSER"
 # Looked up on PATH in this order when neither the config nor the environment names one.
@@ -73,6 +78,7 @@ LAUNCH_TIMEOUT = 60.0
 _BACKSTOP_GRACE = 2.0
 # Block pages say what they are near the top; a refused answer is read this far at most.
 _SNIFF_BYTES = 64 * 1024
+_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
 # Chromium hands these to a built-in viewer; the response body it reports is the viewer's page.
 _VIEWER_TYPES = frozenset({"application/pdf"})
@@ -157,6 +163,13 @@ class BrowserFetcher:
     host's turn and a 429/503 Retry-After holds back the host's later requests; the resources a
     page loads itself are not paced. Use it from a single event loop; :meth:`aclose` (or leaving
     ``async with``) stops the browser and the Playwright driver.
+
+    With ``settings.private_addresses == "refuse"``, a page whose host is or resolves to a
+    forbidden address is refused before the browser is asked; every request and WebSocket the
+    page makes (redirects included) is checked the same way and aborted when forbidden, and a
+    refused main document fails the fetch. Chromium resolves names itself, after the check: a
+    name whose answer changes between the two (DNS rebinding) is not caught here, and
+    connections Playwright cannot intercept (WebRTC) are not checked.
     """
 
     def __init__(
@@ -165,6 +178,7 @@ class BrowserFetcher:
         self._settings = settings
         self._executable = executable
         self._pacer = pacer
+        self._policy = address_policy(settings)
         self._pages = asyncio.Semaphore(min(settings.concurrency, MAX_PAGES))
         self._hosts: dict[str, asyncio.Semaphore] = {}
         self._lock = asyncio.Lock()
@@ -228,6 +242,7 @@ class BrowserFetcher:
         # turn) holds no page slot; the turn comes before the browser, which a host that asked
         # to be left alone then does not start.
         async with self._host_semaphore(host):
+            await self._refuse_forbidden(url)
             if self._pacer is not None:
                 await self._pacer.wait_turn(host)
             browser = await self._running_browser()
@@ -250,6 +265,8 @@ class BrowserFetcher:
                 )
                 try:
                     visit = _Visit(context, self._settings, url, validators, _Deadline(timeout))
+                    if self._policy is not None:
+                        await visit.guard(self._policy)
                     return await visit.run(wait_for)
                 finally:
                     with contextlib.suppress(PlaywrightError):
@@ -263,6 +280,12 @@ class BrowserFetcher:
         if host not in self._hosts:
             self._hosts[host] = asyncio.Semaphore(self._settings.per_host)
         return self._hosts[host]
+
+    async def _refuse_forbidden(self, url: str) -> None:
+        if self._policy is not None:
+            reason = await _refusal(self._policy, url)
+            if reason is not None:
+                raise FetchError(reason)
 
     async def _running_browser(self) -> Browser:
         """The browser, started now if it is not running (never started, or crashed)."""
@@ -347,12 +370,72 @@ class _Visit:
         self._sent = validators
         self._deadline = deadline
         self._started = time.perf_counter()
+        self._refused: str | None = None  # why the main document was refused
+        self._policy: AddressPolicy | None = None
+        self._answers: list[Response] = []
+        self._headers = _conditional_headers(validators)  # for the first request, then {}
+
+    async def guard(self, policy: AddressPolicy) -> None:
+        """Abort every request and WebSocket of the context to a forbidden address, and refuse
+        the page when any answer came from one (see :meth:`_refuse_forbidden_answers`)."""
+        self._policy = policy
+        await self._context.route("**/*", partial(self._guard_request, policy))
+        await self._context.route_web_socket(re.compile(r".*"), partial(_guard_socket, policy))
+        self._context.on("response", self._keep_answer)
+
+    async def _continue(self, route: Route, request: Request) -> None:
+        # The guard adds the main document's validators itself: a second route (the page's,
+        # as without the guard) would race with it.
+        headers, self._headers = self._headers, {}
+        await route.continue_(headers={**request.headers, **headers} if headers else None)
+
+    def _keep_answer(self, answer: Response) -> None:
+        self._answers.append(answer)
+
+    async def _refuse_forbidden_answers(self) -> None:
+        """Raise FetchError when an answer the page received came from a forbidden address.
+
+        Chromium follows HTTP redirects without asking the routes, and resolves names itself
+        after the routes checked them; the address each answer really came from is checked
+        here, before anything of the page is used."""
+        if self._policy is None:
+            return
+        for answer in self._answers:
+            try:
+                server = await answer.server_addr()
+            except PlaywrightError:
+                continue
+            if not server:
+                continue
+            address = ipaddress.ip_address(server["ipAddress"].strip("[]").partition("%")[0])
+            kind = self._policy.reason(address)
+            if kind is not None:
+                raise FetchError(refusal(urlsplit(answer.url).hostname or str(address), address, kind))
+
+    async def _guard_request(self, policy: AddressPolicy, route: Route, request: Request) -> None:
+        reason = await _refusal(policy, request.url)
+        with contextlib.suppress(PlaywrightError):
+            if reason is None:
+                await self._continue(route, request)
+                return
+            if request.is_navigation_request() and request.frame.parent_frame is None:
+                self._refused = reason
+            await route.abort("blockedbyclient")
 
     async def run(self, wait_for: str | None) -> Fetched:
+        try:
+            fetched = await self._load(wait_for)
+        except FetchError:
+            await self._refuse_forbidden_answers()  # the better reason, when there is one
+            raise
+        await self._refuse_forbidden_answers()
+        return fetched
+
+    async def _load(self, wait_for: str | None) -> Fetched:
         page = await self._context.new_page()
         headers = _conditional_headers(self._sent)
         probe = await _StatusProbe.attach(self._context, page) if headers else None
-        if headers:
+        if headers and self._policy is None:
             # Only the first request, the main document, is conditional: the other resources
             # have their own validators, and this fresh context holds no copy of any of them.
             await page.route("**/*", partial(_add_headers, headers), times=1)
@@ -379,6 +462,8 @@ class _Visit:
         except PlaywrightTimeoutError:
             raise FetchError(f"timed out after {self._settings.timeout:g}s") from None
         except PlaywrightError as exc:
+            if self._refused is not None:
+                raise FetchError(self._refused) from None
             # Chromium abandons a navigation answered 304; only the probe saw the answer.
             if probe is not None and await probe.final_status(self._deadline.ms(cap=1.0) / 1000) == 304:
                 return self._fetched(probe.url or self._url, 304, b"", None, self._kept(probe.headers))
@@ -498,6 +583,26 @@ class _StatusProbe:
 async def _add_headers(headers: Mapping[str, str], route: Route, request: Request) -> None:
     with contextlib.suppress(PlaywrightError):
         await route.continue_(headers={**request.headers, **headers})
+
+
+async def _refusal(policy: AddressPolicy, url: str) -> str | None:
+    """Why ``url`` may not be requested, or None (also for what is not http(s) or ws(s))."""
+    parts = urlsplit(url)
+    port = _PORTS.get(parts.scheme)
+    if port is None or not parts.hostname:
+        return None
+    try:
+        port = parts.port or port
+    except ValueError:
+        return None
+    return await policy.check(parts.hostname, port)
+
+
+async def _guard_socket(policy: AddressPolicy, socket: WebSocketRoute) -> None:
+    if await _refusal(policy, socket.url) is None:
+        socket.connect_to_server()
+    else:
+        await socket.close(code=1008, reason="refused")
 
 
 def _conditional_headers(validators: Validators | None) -> dict[str, str]:

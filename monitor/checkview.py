@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
+from monitor.cliutil import table_console
+from monitor.display import printable
 from monitor.pipeline import CheckReport
 
 log = logging.getLogger("monitor.check")
@@ -60,9 +61,9 @@ def print_reports(reports: Sequence[CheckReport], as_json: bool) -> None:
             str(r.outcome),
             str(r.http_status or "-"),
             str(r.duration_ms),
-            r.error or changes_text(r) or "-",
+            printable(r.error or changes_text(r) or "-"),
         )
-    Console(width=max(Console().width, 120)).print(table)
+    table_console(120).print(table)
     failed = sum(not r.outcome.ok for r in reports)
     changed = sum(len(r.changes) for r in reports)
     click.echo(f"{len(reports)} sources checked, {changed} changes, {failed} failed")

@@ -9,7 +9,8 @@ done exactly when it did before; it only waits up to ``window`` longer.
 
 Should the group fail for a reason of one of its checks (an unknown source, an invalid check, a
 database error), each check is recorded again on its own, so that one bad check costs the others
-nothing and every caller gets its own answer.
+nothing and every caller gets its own answer. When the database itself does not answer (see
+:func:`monitor.database.unavailable`), every caller gets that error at once: none is recorded.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import asyncio
 import logging
 
 from monitor.alerts.routing import Router
+from monitor.database import unavailable
 from monitor.errors import StorageError
 from monitor.store import CheckWrite, Store
 
@@ -69,8 +71,11 @@ class CheckWriter:
         try:
             ids = self._store.save_checks([check for check, _, _ in group], router)
         except (KeyError, ValueError, StorageError) as exc:
-            if len(group) == 1:
-                _settle(group[0][2], exception=exc)
+            if len(group) == 1 or (isinstance(exc, StorageError) and unavailable(exc)):
+                # A database that does not answer fails every check alike: trying each again
+                # would only wait the busy timeout once per check, with the event loop held.
+                for _, _, saved in group:
+                    _settle(saved, exception=exc)
                 return
             log.debug("a group of %d checks failed (%s); recording them one by one", len(group), exc)
             for check, _, saved in group:

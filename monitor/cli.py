@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, cast
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from monitor import logs
@@ -21,7 +20,7 @@ from monitor import store as store_module
 from monitor.alertcli import alerts_group, deliver_now
 from monitor.checkview import print_reports
 from monitor.classify import classify_texts, read_batch, read_input
-from monitor.cliutil import Context, MonitorGroup, iso, json_option, when
+from monitor.cliutil import Context, MonitorGroup, iso, json_option, table_console, when
 from monitor.pipeline import check_sources, parse_file
 from monitor.replaycli import replay_command
 from monitor.reportcli import history, report, serve
@@ -107,7 +106,7 @@ def sources(obj: Context, as_json: bool) -> None:
             f"{when(s.last_change_at)} {s.last_change_class or ''}".strip(),
             ", ".join(f"{k}: {v if v is not None else '-'}" for k, v in sorted(s.levels.items())) or "-",
         )
-    Console().print(table)
+    table_console().print(table)
 
 
 @cli.group(name="config", cls=MonitorGroup)
@@ -219,7 +218,7 @@ def kinds(as_json: bool) -> None:
     table = Table("kind", "what", "options")
     for row in rows:
         table.add_row(str(row["kind"]), str(row["title"]), ", ".join(row["options"]) or "-")
-    Console().print(table)
+    table_console().print(table)
 
 
 cli.add_command(alerts_group)

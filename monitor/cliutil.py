@@ -10,12 +10,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich.console import Console
 
 from monitor import config as config_module
 from monitor.errors import MonitorError
 from monitor.store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def table_console(min_width: int = 0) -> Console:
+    """A console for tables, at least ``min_width`` wide. Markup is off: what publishers and
+    servers wrote ("[/b]", "[link=...]") is printed as it is, never read as rich markup."""
+    width = max(Console().width, min_width) if min_width else None
+    return Console(markup=False, width=width)
 
 
 @dataclass

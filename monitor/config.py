@@ -117,7 +117,10 @@ class _Strict(BaseModel):
 class Defaults(_Strict):
     """Settings every source inherits unless it sets its own.
 
-    ``interval`` unset: each kind's own (15 minutes for ministries, 60 for carriers)."""
+    ``interval`` unset: each kind's own (15 minutes for ministries, 60 for carriers).
+    ``private_addresses: refuse`` refuses every fetch that would connect to a private, loopback,
+    link-local or otherwise non-public address (see :mod:`monitor.netguard`): for deployments
+    whose configurations come from people who must not reach the monitor's own network."""
 
     interval: Duration | None = None
     timeout: Duration = timedelta(seconds=30)
@@ -129,6 +132,7 @@ class Defaults(_Strict):
     max_backoff: Duration = timedelta(hours=6)
     failures_before_broken: int = Field(3, ge=1, le=1000)
     browser_path: str | None = None
+    private_addresses: Literal["allow", "refuse"] = "allow"
 
 
 def _bind_address(value: object) -> str:
@@ -363,6 +367,7 @@ def _validate(data: dict[str, Any], raw: dict[str, Any], path: Path) -> list[str
         + _check_options(config, raw)
         + _check_alert_urls(config, raw)
         + _check_alert_sources(config, raw)
+        + _check_source_addresses(config, raw)
     )
     return problems or _check_rules(config, path)
 
@@ -434,6 +439,25 @@ def _check_alert_sources(config: Config, raw: dict[str, Any]) -> list[str]:
     ]
 
 
+def _check_source_addresses(config: Config, raw: dict[str, Any]) -> list[str]:
+    """With ``private_addresses: refuse``, a source URL that names a forbidden address literally
+    is refused now; names are checked when they are connected to."""
+    if config.defaults.private_addresses != "refuse":
+        return []
+    from urllib.parse import urlsplit
+
+    from monitor.netguard import forbidden, literal_address, refusal
+
+    problems = []
+    for index, source in enumerate(config.sources):
+        host = urlsplit(source.url).hostname or ""
+        address = literal_address(host)
+        kind = forbidden(address) if address is not None else None
+        if address is not None and kind is not None:
+            problems.append(f"{_where(('sources', index, 'url'), raw)}{refusal(host, address, kind)}")
+    return problems
+
+
 _MESSAGES = {
     "tuple_type": "expected a list",
     "list_type": "expected a list",
@@ -457,12 +481,17 @@ def _describe(error: Mapping[str, Any], raw: dict[str, Any], model: type[BaseMod
     if kind == "missing":
         return f"{_where(loc[:-1], raw)}missing key {loc[-1]!r}"
     message = _MESSAGES.get(kind) or str(error["msg"]).removeprefix("Value error, ")
-    written = _lookup(raw, loc)
+    written = _MISSING if _secret(loc) else _lookup(raw, loc)
     shown = "" if written is _MISSING or repr(written) in message else f" (got {written!r})"
     return f"{_where(loc, raw)}{message}{shown}"
 
 
 _MISSING = object()
+
+
+def _secret(loc: Sequence[Any]) -> bool:
+    """Whether ``loc`` is in an alert channel's URL, whose value is never quoted."""
+    return len(loc) >= 3 and loc[0] == "alerts" and loc[2] == "url"
 
 
 def _lookup(raw: Any, loc: Sequence[Any]) -> Any:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import io
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from alembic import command
@@ -28,8 +28,15 @@ from monitor.models import StoredChange
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# How long a write that must not be lost (an alert recorded as sent) is tried again while the
+# database does not answer.
+RETRY_WITHIN = 30.0
 # Any constant works; it only has to be the same for every process migrating the same database.
 _MIGRATION_LOCK_ID = 0x6D6F6E69746F72
+
+T = TypeVar("T")
+# What SQLite says when its file cannot be used right now, as opposed to a wrong statement.
+_SQLITE_UNAVAILABLE = ("locked", "busy", "unable to open", "disk i/o")
 
 
 def aware_utc(value: datetime, name: str = "datetime") -> datetime:
@@ -315,7 +322,9 @@ def _prepare_sqlite(url: URL) -> None:
 
 
 def _create_engine(url: URL) -> Engine:
-    engine = sa.create_engine(url)
+    # A PostgreSQL server restarted meanwhile leaves the pool's connections dead: each is tested
+    # when taken out of the pool and replaced, instead of failing the first transaction on it.
+    engine = sa.create_engine(url, pool_pre_ping=url.get_backend_name() == "postgresql")
     if url.get_backend_name() == "sqlite":
         sa.event.listen(engine, "connect", _configure_sqlite)
     return engine
@@ -387,6 +396,49 @@ def transaction(engine: Engine, shown: str, action: str) -> Iterator[Connection]
             yield conn
     except sa.exc.SQLAlchemyError as exc:
         raise StorageError(f"cannot {action} in {shown}: {describe_error(exc, engine.url)}") from exc
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (a :class:`StorageError` or what caused it) says the database cannot be
+    used right now, rather than that a statement is wrong: the server is down or unreachable,
+    the connection was lost, the pool is exhausted, or SQLite's file stayed locked past the busy
+    timeout. Worth waiting for and trying again; the other errors are not."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, sa.exc.DBAPIError) and seen.connection_invalidated:
+            return True
+        if isinstance(seen, sa.exc.TimeoutError | sa.exc.DisconnectionError | sa.exc.InterfaceError):
+            return True
+        if isinstance(seen, sa.exc.OperationalError):
+            # SQLite reports a wrong statement ("no such table") as an operational error too.
+            if not isinstance(seen.orig, sqlite3.Error):
+                return True
+            return any(word in str(seen.orig).lower() for word in _SQLITE_UNAVAILABLE)
+        seen = seen.__cause__
+    return False
+
+
+def retry_unavailable(
+    work: Callable[[], T],
+    *,
+    within: float = RETRY_WITHIN,
+    first: float = 0.1,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """``work()``, tried again with exponential backoff (from ``first`` seconds, at most 2 s
+    apart) while it raises a StorageError for which :func:`unavailable` holds, for up to
+    ``within`` seconds; then that error is raised. Only for work that may run twice: an
+    idempotent write, or a transaction whose commit is all or nothing either way."""
+    deadline = time.monotonic() + within
+    pause = first
+    while True:
+        try:
+            return work()
+        except StorageError as exc:
+            if not unavailable(exc) or time.monotonic() + pause > deadline:
+                raise
+        sleep(pause)
+        pause = min(pause * 2, 2.0)
 
 
 def stored_change(c: sa.Row[Any]) -> StoredChange:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,6 +12,9 @@ from monitor.models import Record
 
 # Fields that describe the record rather than the advice: a change in them alone is metadata.
 _META_FIELDS = ("title", "url", "published_at", "updated_at", "level_label", "country", "extra")
+# What a decoder puts in place of bytes it cannot read: one or more per character lost.
+_UNDECODABLE = re.compile("\ufffd+")
+_MAX_ALIGNMENTS = 64  # beyond this many ways to line the texts up, call it a change
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,11 @@ class RecordDiff:
 
 
 def diff_records(before: Record, after: Record) -> RecordDiff | None:
-    """None when both records have the same content; otherwise the differences."""
-    if before.canonical() == after.canonical():
+    """None when both records have the same content, or when ``after`` is ``before`` with some
+    characters lost to bytes that could not be decoded (see :func:`only_undecodable`);
+    otherwise the differences."""
+    old, new = before.canonical(), after.canonical()
+    if old == new or only_undecodable(old, new):
         return None
     old_lines, new_lines = _lines(before), _lines(after)
     return RecordDiff(
@@ -52,6 +59,32 @@ def diff_records(before: Record, after: Record) -> RecordDiff | None:
         unified=_unified(before, after),
         meta=tuple(name for name in _META_FIELDS if getattr(before, name) != getattr(after, name)),
     )
+
+
+def only_undecodable(old: str, new: str) -> bool:
+    """True when ``new`` is ``old`` with some characters replaced by U+FFFD, and nothing else.
+
+    A page that arrives with a few bytes that are not valid in its encoding (a damaged answer, a
+    mis-encoded fragment) reads the same with those characters lost; recording that as a change
+    would alert on nothing, and again when the page is whole. A run of n replacement characters
+    stands for 1 to n characters of ``old`` (a broken multi-byte character gives one per byte).
+    """
+    pieces = _UNDECODABLE.split(new)
+    if len(pieces) == 1 or old == new or not old.startswith(pieces[0]):
+        return False
+    # Where in ``old`` the text after each run may start; a set, not a regular expression, so
+    # that runs that could stand for several lengths never make the search exponential.
+    ends = {len(pieces[0])}
+    for run, piece in zip(_UNDECODABLE.findall(new), pieces[1:], strict=True):
+        ends = {
+            start + lost + len(piece)
+            for start in ends
+            for lost in range(1, len(run) + 1)
+            if old.startswith(piece, start + lost)
+        }
+        if not ends or len(ends) > _MAX_ALIGNMENTS:
+            return False
+    return len(old) in ends
 
 
 def _surplus(lines: list[str], other: list[str]) -> tuple[str, ...]:

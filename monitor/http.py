@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
+import httpcore
 import httpx
 
 from monitor import __version__
@@ -30,6 +31,7 @@ from monitor.contentcoding import BodyTooLargeError, BoundedDecoder, ContentDeco
 from monitor.errors import BlockedError, FetchError
 from monitor.lanes import HostLanes
 from monitor.models import Fetched, Validators
+from monitor.netguard import AddressPolicy, AddressRefusedError, GuardedBackend, IPNetwork
 
 _SCHEMES = frozenset({"http", "https"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -64,7 +66,9 @@ class HttpSettings:
     (time spent queueing for a concurrency slot is not counted).
     ``max_body`` caps the decoded body in bytes. ``concurrency`` fetches run at once, at most
     ``per_host`` of them against one host:port, and requests to one host:port start at least
-    ``host_spacing`` seconds apart (see :class:`HostPacer`). Raises ValueError for values that
+    ``host_spacing`` seconds apart (see :class:`HostPacer`). ``private_addresses="refuse"``
+    refuses every connection to a private, loopback or otherwise non-public address (see
+    :mod:`monitor.netguard`), except to ``exempt_networks``. Raises ValueError for values that
     cannot work.
     """
 
@@ -75,8 +79,12 @@ class HttpSettings:
     per_host: int = 2
     max_redirects: int = 5
     host_spacing: float = 1.0
+    private_addresses: Literal["allow", "refuse"] = "allow"
+    exempt_networks: tuple[IPNetwork, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.private_addresses not in ("allow", "refuse"):
+            raise ValueError("private_addresses must be 'allow' or 'refuse'")
         if self.timeout <= 0 or self.max_body < 0 or self.max_redirects < 0:
             raise ValueError("timeout must be positive; max_body and max_redirects not negative")
         if not self.host_spacing >= 0:
@@ -169,6 +177,13 @@ class HostPacer:
             )
 
 
+def address_policy(settings: HttpSettings) -> AddressPolicy | None:
+    """The addresses fetches may connect to; None when every address may be."""
+    if settings.private_addresses == "allow":
+        return None
+    return AddressPolicy(exempt=settings.exempt_networks)
+
+
 def pacer_for(settings: HttpSettings) -> HostPacer:
     """The process's pacer: ``settings.host_spacing`` apart; a Retry-After longer than
     ``settings.timeout`` is not waited for."""
@@ -190,9 +205,19 @@ def build_client(
     are kept in one-connection lanes (:class:`~monitor.lanes.HostLanes`), unless the environment
     names a proxy (``HTTPS_PROXY`` and the like): then httpx's own pool and proxy handling are
     used. The caller closes the client.
+
+    With ``settings.private_addresses == "refuse"``, the lanes connect only to addresses they
+    have resolved and checked themselves (:class:`~monitor.netguard.GuardedBackend`), redirects
+    included. Through a proxy, the proxy resolves names: each request (and redirect) is refused
+    beforehand when its host is a forbidden address or resolves to one here; the proxy's own
+    rules must deny what it might resolve differently. A ``transport`` given is used as it is.
     """
+    policy = address_policy(settings)
+    hooks: list[Callable[[httpx.Request], Awaitable[None]]] = [_require_http]
     if transport is None and not _environment_proxies():
-        transport = HostLanes(settings.per_host, _one_connection)
+        transport = HostLanes(settings.per_host, functools.partial(_one_connection, policy))
+    elif transport is None and policy is not None:
+        hooks.append(functools.partial(_refuse_forbidden_host, policy))
     return httpx.AsyncClient(
         headers={
             "User-Agent": settings.user_agent,
@@ -206,7 +231,7 @@ def build_client(
         limits=httpx.Limits(
             max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
         ),
-        event_hooks={"request": [_require_http], "response": [_keep_redirect_body_encoded]},
+        event_hooks={"request": hooks, "response": [_keep_redirect_body_encoded]},
         transport=transport,
     )
 
@@ -217,10 +242,39 @@ def _environment_proxies() -> bool:
     return any(scheme in ("http", "https", "all") for scheme in urllib.request.getproxies())
 
 
-def _one_connection() -> httpx.AsyncHTTPTransport:
-    return httpx.AsyncHTTPTransport(
-        verify=_tls_context(), limits=httpx.Limits(max_connections=1, max_keepalive_connections=1)
+_ONE = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+
+
+def _one_connection(policy: AddressPolicy | None = None) -> httpx.AsyncHTTPTransport:
+    transport = httpx.AsyncHTTPTransport(verify=_tls_context(), limits=_ONE)
+    if policy is not None:
+        _guard(transport, policy)
+    return transport
+
+
+def _guard(transport: httpx.AsyncHTTPTransport, policy: AddressPolicy) -> None:
+    """Replace the transport's connection pool by the same pool connecting through the guard.
+
+    httpx has no option for httpcore's ``network_backend``; the pool it builds is rebuilt with
+    the settings :func:`_one_connection` gives. Fails loudly, rather than leaving the pool
+    unguarded, if httpx ever keeps its pool elsewhere."""
+    if not isinstance(vars(transport).get("_pool"), httpcore.AsyncConnectionPool):
+        raise RuntimeError("this httpx keeps its connection pool elsewhere; the address guard cannot be set")
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=_tls_context(),
+        max_connections=_ONE.max_connections,
+        max_keepalive_connections=_ONE.max_keepalive_connections,
+        keepalive_expiry=_ONE.keepalive_expiry,
+        network_backend=GuardedBackend(policy),
     )
+
+
+async def _refuse_forbidden_host(policy: AddressPolicy, request: httpx.Request) -> None:
+    reason = await policy.check(
+        request.url.host, request.url.port or _DEFAULT_PORTS.get(request.url.scheme, 80)
+    )
+    if reason is not None:
+        raise httpx.ConnectError(reason, request=request) from AddressRefusedError(reason)
 
 
 async def _require_http(request: httpx.Request) -> None:
@@ -367,7 +421,10 @@ class Fetcher:
             return _connect_reason(exc)
         if isinstance(exc, httpx.RemoteProtocolError):
             return f"incomplete or invalid HTTP response: {exc}"
-        return f"connection failed: {exc or type(exc).__name__}"
+        if isinstance(exc, httpx.ReadError | httpx.WriteError):
+            # A reset mid-answer often comes with an empty message.
+            return f"connection lost during the answer: {str(exc) or 'closed or reset by the server'}"
+        return f"connection failed: {str(exc) or type(exc).__name__}"
 
 
 @functools.lru_cache(maxsize=65536)
@@ -477,6 +534,8 @@ def _connect_reason(exc: httpx.ConnectError) -> str:
     root: BaseException = exc
     while (cause := root.__cause__ or root.__context__) is not None:
         root = cause
+    if isinstance(root, AddressRefusedError):
+        return root.reason
     if isinstance(root, socket.gaierror):
         return f"could not resolve the host name ({root.strerror})"
     if isinstance(root, ConnectionRefusedError):

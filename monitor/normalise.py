@@ -11,7 +11,7 @@ import re
 import unicodedata
 import warnings
 
-from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning
+from bs4 import BeautifulSoup, MarkupResemblesLocatorWarning, XMLParsedAsHTMLWarning
 from bs4.element import Comment, NavigableString, PageElement, PreformattedString, Tag
 
 # Dropped before text extraction: they never carry advice and often carry per-request tokens.
@@ -23,13 +23,24 @@ BLOCK_TAGS = frozenset(
     "td tfoot th thead tr ul".split()
 )
 
-_INVISIBLE_CHARS = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+# Zero-width characters and soft hyphens, and control characters (but tab and line breaks):
+# nothing a reader sees, and ESC would be obeyed by a terminal that prints the text.
+_INVISIBLE_CHARS = dict.fromkeys(
+    [
+        *map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"),
+        *(c for c in range(0x20) if chr(c) not in "\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"),
+        *range(0x7F, 0x85),
+        *range(0x86, 0xA0),
+    ],
+    None,
+)
 _SPACES = re.compile(r"[^\S\n]+")
 _WHITESPACE = re.compile(r"\s+")
 
 
 def clean_text(text: str) -> str:
-    """NFC-normalise, drop invisible characters, fold spaces, strip lines, drop empty lines."""
+    """NFC-normalise, drop invisible and control characters, fold spaces, strip lines, drop
+    empty lines."""
     text = unicodedata.normalize("NFC", text).translate(_INVISIBLE_CHARS)
     lines = (_SPACES.sub(" ", line).strip() for line in text.splitlines())
     return "\n".join(line for line in lines if line)
@@ -38,8 +49,10 @@ def clean_text(text: str) -> str:
 def parse_html(html: str) -> BeautifulSoup:
     """Parse with lxml (lenient with broken markup) and remove invisible elements and comments."""
     with warnings.catch_warnings():
-        # A body that is only "http:" or a file name is still a (useless) page, not a mistake.
+        # A body that is only "http:" or a file name is still a (useless) page, not a mistake;
+        # so is an XHTML page or a feed given to an HTML kind: the kind says what it expects.
         warnings.simplefilter("ignore", MarkupResemblesLocatorWarning)
+        warnings.simplefilter("ignore", XMLParsedAsHTMLWarning)
         soup = BeautifulSoup(html, "lxml")
     for tag in soup.find_all(INVISIBLE_TAGS):
         tag.decompose()

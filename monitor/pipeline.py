@@ -25,6 +25,7 @@ from monitor import __version__
 from monitor.alerts.routing import Router
 from monitor.checkwriter import CheckWriter
 from monitor.classify import classify, text_supports_level_change
+from monitor.completeness import incomplete
 from monitor.config import Config, SourceConfig
 from monitor.diff import RecordDiff, diff_records, publication_time
 from monitor.dispatch import run_by_host
@@ -98,6 +99,7 @@ def http_settings(config: Config) -> HttpSettings:
         concurrency=defaults.concurrency,
         per_host=defaults.per_host,
         host_spacing=defaults.host_spacing.total_seconds(),
+        private_addresses=defaults.private_addresses,
     )
     return replace(settings, user_agent=defaults.user_agent) if defaults.user_agent else settings
 
@@ -349,6 +351,10 @@ async def _attempt(
         return _Result(outcome, status=exc.status, error=exc.message, retry_after=retry_after)
     if fetched.not_modified:
         return _Result(Outcome.NOT_MODIFIED, fetched)
+    cut_short = incomplete(fetched.body, fetched.status, lambda: store.latest_body(source.id))
+    if cut_short:
+        # Nothing of it is kept: the next answer is compared with the last whole one.
+        return _Result(Outcome.FAILED, status=fetched.status, error=cut_short)
     if _same_body_read_the_same_way(source, fetched, state) and not store.pending(source.id):
         # The records are those already stored: nothing to parse or compare. (With a change
         # held for confirmation, the body is read again: seeing it again confirms the change.)

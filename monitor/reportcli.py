@@ -10,14 +10,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from monitor import config as config_module
 from monitor.alerts.render import badge_colours, country_name
 from monitor.atomicfile import write_atomically
-from monitor.cliutil import Context, when
+from monitor.cliutil import Context, table_console, when
 from monitor.display import one_line, shorten
 from monitor.models import ChangeClass
 from monitor.pipeline import utcnow
@@ -148,7 +147,7 @@ def _check_sources(sources: Sequence[str], loaded: History) -> None:
 
 
 def _print_table(changes: Sequence[ChangeEntry]) -> None:
-    console = Console()
+    console = table_console()
     if not changes:
         console.print("No changes recorded for this selection.")
         return
@@ -189,6 +188,7 @@ def _levels(change: ChangeEntry) -> str:
 @click.pass_obj
 def serve(obj: Context, host: str, port: int, token: str | None) -> None:
     """Serve the report live (read-only) with Atom feeds: /feeds/all.atom, /feeds/CC.atom."""
+    token = token.strip() if token else None  # a blank token would be no protection
     if needs_token(host) and not token:
         raise click.UsageError(
             f"--host {host} is reachable from other machines: set a token (--token or ${TOKEN_ENV}) "

@@ -12,13 +12,13 @@ from typing import Any
 
 import click
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
 from monitor import config as config_module
 from monitor.alertcli import deliver_now
 from monitor.checkview import log_report, print_reports
-from monitor.cliutil import Context, iso, json_option, when
+from monitor.cliutil import Context, iso, json_option, table_console, when
+from monitor.display import printable
 from monitor.pipeline import utcnow
 from monitor.service.claims import SourceTiming, Worker
 from monitor.service.endpoint import Endpoint
@@ -133,7 +133,7 @@ def status(obj: Context, as_json: bool) -> None:
         }
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
-    console = Console(width=max(Console().width, 120))
+    console = table_console(120)
     state = f"running: {len(alive)} worker(s)" if alive else "not running"
     console.print(f"scheduler: {state}")
     if workers:
@@ -146,7 +146,11 @@ def status(obj: Context, as_json: bool) -> None:
     for s in statuses:
         timing = timings.get(s.id)
         health = timing.health if timing else "ok"
-        reason = f": {timing.health_reason}" if timing and timing.health_reason and health != "ok" else ""
+        reason = (
+            f": {printable(timing.health_reason)}"
+            if timing and timing.health_reason and health != "ok"
+            else ""
+        )
         held = timing.lease_owner if timing and timing.lease_until and timing.lease_until > now else "-"
         table.add_row(
             s.id,

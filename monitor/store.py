@@ -396,6 +396,19 @@ class Store:
             data = conn.execute(sa.select(BodyRow.data).where(BodyRow.hash == hash_)).scalar_one_or_none()
         return None if data is None else zlib.decompress(data)
 
+    def latest_body(self, source_id: str) -> bytes | None:
+        """The raw body of the source's newest snapshot, or None when it has none stored."""
+        query = (
+            sa.select(BodyRow.data)
+            .join(SnapshotRow, SnapshotRow.body_hash == BodyRow.hash)
+            .where(SnapshotRow.source_id == source_id)
+            .order_by(SnapshotRow.id.desc())
+            .limit(1)
+        )
+        with self._transaction("read a body") as conn:
+            data = conn.execute(query).scalar_one_or_none()
+        return None if data is None else zlib.decompress(data)
+
     def counts(self) -> dict[str, int]:
         """The number of rows in every table, by table name."""
         tables = Base.metadata.sorted_tables

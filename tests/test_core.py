@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitor.classify import classify
-from monitor.diff import diff_records
+from monitor.diff import diff_records, only_undecodable
 from monitor.models import ChangeClass, Notice, NoticeStatus, Record, Section, StaffDeparture, Zone
 from monitor.normalise import clean_text, element_text, parse_html
 
@@ -28,6 +28,10 @@ def record(text: str, level: int | None = None, **fields: object) -> Record:
 def test_clean_text_folds_whitespace_and_invisible_characters() -> None:
     raw = "  Avoid\u00a0all  travel\u200b \r\n\n\t\n Leave\u00adnow  \n"
     assert clean_text(raw) == "Avoid all travel\nLeavenow"
+
+
+def test_clean_text_drops_control_characters_a_terminal_would_obey() -> None:
+    assert clean_text("Leave\x1b]0;owned\x07 now\x1b[2J.\x00\x9b") == "Leave]0;owned now[2J."
 
 
 def test_clean_text_is_nfc() -> None:
@@ -49,6 +53,34 @@ def test_element_text_survives_deep_nesting() -> None:
 
 def test_identical_records_have_no_diff() -> None:
     assert diff_records(record("a\nb"), record("a\nb")) is None
+
+
+def test_characters_lost_to_undecodable_bytes_are_no_change() -> None:
+    before = record("Vigilance renforcée à Bamako.\nÉvitez les déplacements.", level=3)
+
+    damaged = record("Vigilance renforc\ufffde \ufffd Bamako.\n\ufffd\ufffdvitez les déplacements.", level=3)
+    assert diff_records(before, damaged) is None
+    # Whatever else differs is a change, replacement characters or not.
+    assert diff_records(before, record("Vigilance renforc\ufffde à Bamako.\nQuittez le pays.", level=3))
+    assert diff_records(
+        before, record("Vigilance renforc\ufffde à Bamako.\nÉvitez les déplacements.", level=4)
+    )
+
+
+def test_only_undecodable_matches_whole_texts() -> None:
+    assert only_undecodable("école", "\ufffdcole")
+    assert only_undecodable("école", "\ufffd\ufffdcole")  # one character, two bytes lost
+    assert not only_undecodable("école", "\ufffdcoles")
+    assert not only_undecodable("école", "école")  # nothing lost: the caller compares equal texts
+    assert not only_undecodable("cole", "\ufffdcole")  # a replacement stands for at least one character
+    assert not only_undecodable("abc.d", "a\ufffd.d")  # a run stands for at most its length
+
+
+@given(st.text(max_size=40), st.data())
+def test_replacing_characters_of_a_text_is_only_undecodable(text: str, data: st.DataObject) -> None:
+    positions = data.draw(st.sets(st.integers(0, max(len(text) - 1, 0)), max_size=5)) if text else set()
+    damaged = "".join("\ufffd" if i in positions else c for i, c in enumerate(text))
+    assert only_undecodable(text, damaged) == (damaged != text)
 
 
 def test_reordered_lines_are_noise() -> None:

@@ -70,10 +70,30 @@ def test_xml_declaration() -> None:
     assert text in decode_body(body, "application/rss+xml")
 
 
-def test_bytes_that_do_not_match_the_declared_charset_become_replacement_characters() -> None:
-    body = "Sécurité".encode("cp1252")
+def test_legacy_bytes_labelled_utf8_are_read_as_windows_1252() -> None:
+    # No non-ASCII byte forms a UTF-8 character: the label is wrong, not the page.
+    body = "Sécurité – zone rouge".encode("cp1252")
 
-    assert decode_body(body, "text/html; charset=utf-8") == "S\ufffdcurit\ufffd"
+    assert decode_body(body, "text/html; charset=utf-8") == "Sécurité – zone rouge"
+
+
+def test_utf8_bytes_labelled_with_a_single_byte_encoding_are_read_as_utf8() -> None:
+    body = f'<meta charset="iso-8859-1"><p>{TEXT}</p>'.encode()
+
+    assert TEXT in decode_body(body, "text/html; charset=iso-8859-1")
+    assert TEXT in decode_body(body, None)
+
+
+def test_a_label_is_kept_for_bytes_that_are_not_valid_utf8() -> None:
+    body = "Sécurité".encode("iso8859-15")
+
+    assert decode_body(body, "text/html; charset=iso-8859-15") == "Sécurité"
+
+
+def test_utf8_page_with_a_few_stray_bytes_keeps_its_label_with_replacement_characters() -> None:
+    body = "Sécurité à Bamako".encode().replace("é".encode(), b"\xe9", 1)
+
+    assert decode_body(body, "text/html; charset=utf-8") == "S\ufffdcurité à Bamako"
 
 
 def test_unknown_charset_name_falls_back_to_utf8() -> None:

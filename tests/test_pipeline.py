@@ -190,14 +190,47 @@ def test_oversized_and_truncated_bodies_fail_without_change(http_server: LocalSe
     assert store.counts()["changes"] == 0
 
 
-def test_mis_declared_charset_is_decoded_with_replacement(http_server: LocalServer, store: Store) -> None:
+def test_mis_declared_charset_is_read_as_what_the_bytes_are(http_server: LocalServer, store: Store) -> None:
     config = make_config(http_server)
     body = page(extra="Vigilance renforcée à Bamako.").encode("latin-1")
     http_server.route("/mali", body, content_type="text/html; charset=utf-8")
     [report] = check(config, store)
     assert report.outcome is Outcome.NEW
     [snapshot] = store.latest_snapshots("uk-mali").values()
-    assert "Vigilance renforc\ufffde \ufffd Bamako." in snapshot.record.text
+    assert "Vigilance renforcée à Bamako." in snapshot.record.text
+
+
+def test_stray_undecodable_bytes_are_not_a_change(http_server: LocalServer, store: Store) -> None:
+    config = make_config(http_server)
+    http_server.route("/mali", page(extra="Vigilance renforcée à Bamako."))
+    check(config, store)
+    damaged = page(extra="Vigilance renforcée à Bamako.").encode().replace("à".encode(), b"\xe0")
+    http_server.route("/mali", damaged)
+
+    [report] = check(config, store)
+
+    assert report.outcome is Outcome.UNCHANGED
+    assert store.counts()["changes"] == 0
+
+
+def test_a_page_cut_short_fails_and_the_next_whole_one_is_compared_with_the_last(
+    http_server: LocalServer, store: Store
+) -> None:
+    config = make_config(http_server)
+    http_server.route("/mali", page())
+    check(config, store)
+    http_server.route("/mali", page(extra="Leave Mali now.")[:-60])
+
+    [cut] = check(config, store)
+    http_server.route("/mali", page(extra="Leave Mali now."))
+    [whole] = check(config, store)
+
+    assert cut.outcome is Outcome.FAILED
+    assert cut.error and cut.error.startswith("incomplete page")
+    assert whole.outcome is Outcome.CHANGED
+    [change] = store.changes()
+    assert "-Carry identification at all times." in change.diff
+    assert "+Leave Mali now." in change.diff
 
 
 def test_source_broken_after_consecutive_failures(

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote, unquote
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import apprise
 from apprise.plugins.base import NotifyBase
@@ -40,6 +40,7 @@ from monitor.alerts.render import (
 )
 from monitor.alerts.routing import failure_recipients
 from monitor.config import AlertChannel, Config
+from monitor.display import markdown_text
 from monitor.health import Transition
 from monitor.models import ChangeClass, Notice, Record
 from monitor.pipeline import Clock, utcnow
@@ -81,7 +82,20 @@ def masked_url(url: str) -> str:
 
 
 def _privacy_url(plugin: NotifyBase) -> str:
-    return str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+    shown = str(plugin.url(privacy=True))  # type: ignore[no-untyped-call]
+    # apprise masks passwords and the tokens its services define, not a generic webhook's path
+    # (json://host/hooks/<token>, form://, xml://), where many services put the secret.
+    parts = urlsplit(shown)
+    path = "/".join("****" if _looks_like_token(unquote(part)) else part for part in parts.path.split("/"))
+    return urlunsplit(parts._replace(path=path))
+
+
+def _looks_like_token(part: str) -> bool:
+    """A path segment that may be a credential: 8 characters or more with a digit, or 20 or more
+    (an e-mail address, the recipient of a mail channel, is not one)."""
+    if "@" in part:
+        return False
+    return (len(part) >= 8 and any(c.isdigit() for c in part)) or len(part) >= 20
 
 
 def scrub(text: str, url: str) -> str:
@@ -97,8 +111,10 @@ def scrub(text: str, url: str) -> str:
 
 
 def apprise_send(url: str, message: Message, alert_id: str, change_class: ChangeClass | None) -> str | None:
-    """Send ``message`` through apprise: HTML to email, plain text elsewhere. ``alert_id`` goes
-    into an ``X-Alert-Id`` header where the service has headers (email, json, xml, form)."""
+    """Send ``message`` through apprise: HTML to email, Markdown that reads as the plain text to
+    services that render Markdown (Slack, Discord, Teams..., or any with ``format=markdown``),
+    plain text elsewhere. ``alert_id`` goes into an ``X-Alert-Id`` header where the service has
+    headers (email, json, xml, form)."""
     plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         return "apprise cannot use this URL"
@@ -106,14 +122,21 @@ def apprise_send(url: str, message: Message, alert_id: str, change_class: Change
     if isinstance(headers, dict):
         headers["X-Alert-Id"] = alert_id
     email = isinstance(plugin, NotifyEmail)
+    body, title, body_format = message.text, message.title, apprise.NotifyFormat.TEXT
+    if email:
+        body, body_format = message.html, apprise.NotifyFormat.HTML
+    elif plugin.notify_format == apprise.NotifyFormat.MARKDOWN:
+        # apprise hands plain text to such a service as it is, and the service would read the
+        # page's words as formatting, links and mentions: escaped, they read as written.
+        body, title, body_format = markdown_text(body), markdown_text(title), apprise.NotifyFormat.MARKDOWN
     notifier = apprise.Apprise()
     notifier.add(plugin)
     with applog.capture() as log_lines:
         sent = notifier.notify(
-            body=message.html if email else message.text,
-            title=message.title,
+            body=body,
+            title=title,
             notify_type=_NOTIFY_TYPES.get(change_class, apprise.NotifyType.INFO),
-            body_format=apprise.NotifyFormat.HTML if email else apprise.NotifyFormat.TEXT,
+            body_format=body_format,
         )
     if sent:
         return None

@@ -33,6 +33,7 @@ from monitor.database import (
     SourceRow,
     aware_utc,
     insert_missing,
+    retry_unavailable,
     stored_change,
     transaction,
 )
@@ -279,14 +280,22 @@ class Outbox:
             return int(conn.execute(query).rowcount)
 
     def mark_sent(self, ids: Collection[int], now: datetime) -> int:
-        """Record alerts as sent; returns how many were still pending (the others are left alone)."""
+        """Record alerts as sent; returns how many were still pending (the others are left alone).
+
+        While the database does not answer, tried again for a while (see
+        :func:`~monitor.database.retry_unavailable`): a message sent and not recorded would be
+        sent again."""
         query = (
             sa.update(AlertRow)
             .where(AlertRow.id.in_(list(ids)), AlertRow.status == AlertStatus.PENDING.value)
             .values(status=AlertStatus.SENT.value, sent_at=aware_utc(now, "now"), last_error=None)
         )
-        with self._transaction("record sent alerts") as conn:
-            return int(conn.execute(query).rowcount)
+
+        def record() -> int:
+            with self._transaction("record sent alerts") as conn:
+                return int(conn.execute(query).rowcount)
+
+        return retry_unavailable(record)
 
     def mark_failed_attempt(
         self,
@@ -316,10 +325,14 @@ class Outbox:
                 AlertRow.purpose,
             )
         )
-        with self._transaction("record a failed delivery") as conn:
-            updated = conn.execute(query).all()
-            if retry_at is None and report_to:
-                _queue_failure_reports(conn, updated, report_to, aware_utc(now, "now"))
+
+        def record() -> None:
+            with self._transaction("record a failed delivery") as conn:
+                updated = conn.execute(query).all()
+                if retry_at is None and report_to:
+                    _queue_failure_reports(conn, updated, report_to, aware_utc(now, "now"))
+
+        retry_unavailable(record)  # all or nothing, and the reports are queued once: safe to repeat
 
     def retry_failed(self, now: datetime, channels: Collection[str] = ()) -> int:
         """Make failed alerts (of ``channels``, or all) pending again with a fresh attempt count."""

@@ -10,6 +10,10 @@ Served by the standard library's WSGI server, one thread per request, so a slow 
 holds up a scrape. Addresses are ``HOST:PORT`` with an IPv4 address, a host name (served on its
 IPv4 address), or an IPv6 address in brackets (``[::1]:8765``); port 0 takes any free port (see
 :attr:`Endpoint.url`).
+
+No token is asked on any address: the metrics are counts labelled with source ids, change
+classes and channel names (never URLs), and the health answer names no secret either; see
+docs/security.md for exposing it beyond the machine.
 """
 
 from __future__ import annotations

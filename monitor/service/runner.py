@@ -58,6 +58,7 @@ from monitor.pipeline import (
 from monitor.schedule import jitter_for, jittered
 from monitor.service.claims import Claims, new_worker_id
 from monitor.service.metrics import Metrics
+from monitor.service.outage import DatabaseOutage
 from monitor.service.timebase import REAL_TIME, RealTime, Timebase
 from monitor.sources import Source, build
 from monitor.sources.base import Fetches
@@ -82,6 +83,19 @@ ONCE_SLACK = timedelta(minutes=1)
 STARTUP_SPREAD = timedelta(seconds=5)
 # Workers not heard of for this long are dropped from the `workers` table.
 FORGET_WORKERS_AFTER = timedelta(days=7)
+
+
+class _ExpectedSkips(logging.Filter):
+    """APScheduler warns whenever a job wakes while its previous run goes on. Here that is
+    expected (a slow check, a database that keeps a round waiting) and handled: the wake is
+    skipped, the job wakes again. One line per source per interval would bury the one warning
+    that says why (see :mod:`monitor.service.outage`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+_EXPECTED_SKIPS = _ExpectedSkips()
 
 
 def freeze_startup() -> None:
@@ -142,6 +156,7 @@ class Service:
             timezone="UTC",
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
+        logging.getLogger("apscheduler.scheduler").addFilter(_EXPECTED_SKIPS)
         self._scheduler.add_listener(
             self._job_ended, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED
         )
@@ -154,6 +169,7 @@ class Service:
         self._halt = threading.Event()  # set when stopping's grace is over: delivery sends no more
         self._old_pools: list[FetcherPool] = []
         self._due: dict[str, asyncio.Future[None]] = {}  # sources waiting for the next round
+        self._outage = DatabaseOutage()
         self._rt = self._runtime(config)
         self._writer = CheckWriter(store, largest=group_size(self._rt.pool.settings))
 
@@ -198,6 +214,8 @@ class Service:
         """Why the worker is not healthy (for ``/healthz``), or None."""
         if not self.running:
             return "the scheduler is not running"
+        if (outage := self._outage.problem()) is not None:
+            return outage
         try:
             self._claims.timings(())
         except StorageError as exc:
@@ -262,7 +280,12 @@ class Service:
             config=config,
             policy=Policy.from_config(config),
             pool=pool,
-            deliverer=Deliverer(config, self._store, now=self._now, observe=observe),
+            # The service's lease on the alerts it sends is its lease on sources: renewed before
+            # each message, it only has to outlast one, and a worker killed while sending leaves
+            # its alerts to the next start (or another worker) that much later.
+            deliverer=Deliverer(
+                config, self._store, now=self._now, observe=observe, lease=config.service.lease
+            ),
             sources={s.id: s for s in config.sources},
             groups=sharing_groups(config.sources),
         )
@@ -365,8 +388,10 @@ class Service:
             if siblings:
                 taken += self._claims.claim(self.id, dict.fromkeys(siblings, now + SHARE_WINDOW), now, lease)
         except StorageError as exc:
-            log.error("cannot take %d due sources: %s", len(woken), exc)
+            # Nothing was taken: the sources stay due and their jobs wake again.
+            self._outage.failed(f"cannot take {len(woken)} due sources", exc)
             return
+        self._outage.answered()
         if taken:
             await self._check(rt, taken)
         self._reschedule(sorted({sib for sid in woken for sib in rt.groups[sid]}))
@@ -389,7 +414,7 @@ class Service:
             try:
                 states = self._store.source_states(source_ids)
             except StorageError as exc:
-                log.error("cannot read the sources to check: %s", exc)
+                self._outage.failed("cannot read the sources to check", exc)
                 return []
             results = await run_checks(
                 source_ids,
@@ -421,8 +446,11 @@ class Service:
                 writer=self._writer,
             )
         except StorageError as exc:
-            log.error("%s: the check could not be recorded: %s", source_id, exc)
+            # A database problem is not the publisher's: nothing is recorded against the source,
+            # which is due again when this worker's lease on it ends.
+            self._outage.failed(f"{source_id}: the check could not be recorded, it is due again", exc)
             return None
+        self._outage.answered()
         if report.changes:
             self._wake.set()
         if self._metrics is not None:
@@ -434,7 +462,7 @@ class Service:
         try:
             timings = self._claims.timings(source_ids)
         except StorageError as exc:
-            log.error("cannot read the schedule: %s", exc)
+            self._outage.failed("cannot read the schedule", exc)
             return  # the jobs' own interval wakes them again
         now = self._now()
         for sid in source_ids:
@@ -454,7 +482,9 @@ class Service:
             self._claims.renew(self.id, set(self._inflight), now, lease)
             self._claims.beat(self.id, self._started, now, state, len(self._inflight))
         except StorageError as exc:
-            log.error("heartbeat: %s", exc)
+            self._outage.failed("heartbeat", exc)
+        else:
+            self._outage.answered()
 
     def _sweep(self) -> None:
         rt, now = self._rt, self._now()
@@ -467,7 +497,7 @@ class Service:
                 self._store, rt.policy.intervals, now, rt.policy.router, not_before=self._started
             )
         except StorageError as exc:
-            log.error("health sweep: %s", exc)
+            self._outage.failed("health sweep", exc)
 
     def _observe_delivery(self, delivery: Delivery, alerts: Sequence[Alert]) -> None:
         if self._metrics is not None:
@@ -475,7 +505,12 @@ class Service:
 
     async def _deliver_until(self, stop: asyncio.Event) -> None:
         await deliver_until(
-            lambda: self._rt.deliverer, stop, self._wake, halt=self._halt, idle=self._delivery_idle
+            lambda: self._rt.deliverer,
+            stop,
+            self._wake,
+            halt=self._halt,
+            idle=self._delivery_idle,
+            outage=self._outage,
         )
 
     async def _watch_reload(
@@ -562,23 +597,28 @@ async def deliver_until(
     *,
     halt: threading.Event | None = None,
     idle: asyncio.Event | None = None,
+    outage: DatabaseOutage | None = None,
 ) -> None:
     """Deliver due alerts every ``tick`` seconds or when woken, until ``stop`` is set.
 
     ``stop`` lets the pass in flight finish; ``halt`` (set from any thread) cuts it short:
     each channel finishes the message it is sending and gives back the rest (see
     :meth:`Deliverer.deliver_due`). A database error, or any other, is logged and tried again
-    at the next tick; it never ends the loop. ``idle``, when given, is set while no pass runs."""
+    at the next tick; it never ends the loop (``outage``, when given, hears of database errors
+    and of passes that went through). ``idle``, when given, is set while no pass runs."""
     idle = idle or asyncio.Event()
+    outage = outage or DatabaseOutage()
     while not stop.is_set():
         idle.clear()
         wake.clear()
         try:
             await asyncio.to_thread(deliverer().deliver_due, halt)
         except StorageError as exc:
-            log.error("alert delivery: %s", exc)
+            outage.failed("alert delivery", exc)
         except Exception:  # the loop must outlive any one pass; the alerts stay in the outbox
             log.exception("alert delivery: unexpected error; trying again at the next tick")
+        else:
+            outage.answered()
         idle.set()
         waits = [asyncio.ensure_future(event.wait()) for event in (stop, wake)]
         await asyncio.wait(waits, timeout=tick, return_when=asyncio.FIRST_COMPLETED)
