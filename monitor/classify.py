@@ -150,7 +150,9 @@ def read_batch(path: Path) -> list[BatchItem]:
 
     Raises :class:`InputError` naming the file and the line of the first bad one."""
     items: list[BatchItem] = []
-    for number, line in enumerate(read_input(path).splitlines(), start=1):
+    # Lines end at line feeds only: JSON strings may hold U+2028 and the other separators
+    # that str.splitlines() would cut at.
+    for number, line in enumerate(read_input(path).split("\n"), start=1):
         if not line.strip():
             continue
         where = f"{path} line {number}"
@@ -158,6 +160,8 @@ def read_batch(path: Path) -> list[BatchItem]:
             data: Any = json.loads(line)
         except json.JSONDecodeError as exc:
             raise InputError(f"{where}: not valid JSON: {exc.msg} (column {exc.colno})") from exc
+        except RecursionError:
+            raise InputError(f"{where}: not valid JSON: nested too deeply") from None
         if not isinstance(data, dict):
             raise InputError(f"{where}: expected a JSON object with id, kind, country, before, after")
         try:

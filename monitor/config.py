@@ -51,6 +51,11 @@ _YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoad
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
+# Beyond these, a value is a mistake (and would overflow the date arithmetic it feeds).
+_MAX_DURATION = timedelta(days=3650)
+_MAX_SIZE = 1_000_000_000_000
+
+
 def parse_duration(value: object, *, allow_zero: bool = False) -> timedelta:
     """``15m``, ``30s``, ``1h``, ``2d``, ``500ms`` or a number of seconds -> timedelta."""
     if isinstance(value, timedelta):
@@ -63,6 +68,8 @@ def parse_duration(value: object, *, allow_zero: bool = False) -> timedelta:
     seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
     if seconds < 0 or (seconds == 0 and not allow_zero):
         raise ValueError(f"a duration must be {'zero or more' if allow_zero else 'positive'}; got {value!r}")
+    if seconds > _MAX_DURATION.total_seconds():
+        raise ValueError(f"a duration must be at most {_MAX_DURATION.days} days; got {value!r}")
     return timedelta(seconds=seconds)
 
 
@@ -73,7 +80,10 @@ def parse_size(value: object) -> int:
     match = _SIZE.match(str(value))
     if not match:
         raise ValueError(f"expected a size such as 5MB or 512KB; got {value!r}")
-    size = int(float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()])
+    amount = float(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
+    if amount > _MAX_SIZE:
+        raise ValueError(f"a size must be at most {_MAX_SIZE // 1_000_000_000} GB; got {value!r}")
+    size = int(amount)
     if size <= 0:
         raise ValueError(f"a size must be positive; got {value!r}")
     return size
@@ -318,12 +328,19 @@ def loads(text: str, *, path: Path, environ: Mapping[str, str]) -> Config:
         raw = yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+    except ValueError as exc:  # a value YAML cannot build, such as the date 2025-13-45
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys (database, sources, ...)")
     unset: list[tuple[tuple[Any, ...], str]] = []
-    data = _substitute(raw, (), environ, unset)
+    try:
+        data = _substitute(raw, (), environ, unset)
+    except RecursionError:
+        raise ConfigError(f"{path}: the configuration is nested too deeply") from None
     problems = [f"{_where(loc, raw)}environment variable {name} is not set" for loc, name in unset]
     if not problems:
         problems = _validate(data, raw, path)
@@ -507,7 +524,7 @@ def _where(loc: Sequence[Any], raw: dict[str, Any]) -> str:
     """``sources[3] (id: fr-mali): `` for a location inside a list entry, ``defaults: `` etc."""
     parts: list[str] = []
     for index, part in enumerate(loc):
-        if isinstance(part, int):
+        if isinstance(part, int) and parts:
             parts[-1] += f"[{part}]"
             entry = _lookup(raw, loc[: index + 1])
             label = next((entry[k] for k in ("id", "name") if isinstance(entry, dict) and k in entry), None)

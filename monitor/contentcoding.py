@@ -56,17 +56,29 @@ class _Deflate(_Zlib):
 
     def __init__(self) -> None:
         super().__init__(zlib.MAX_WBITS)
-        self._started = False
+        # The start of the body, until it holds the two bytes of a zlib header: zlib accepts a
+        # first chunk of one byte without checking it, so raw deflate sent in chunks of one
+        # byte was read as zlib and failed on the second. None once the form is known.
+        self._head: bytes | None = b""
 
     def decode(self, data: bytes, room: int) -> bytes:
-        if self._started or not data:
+        if self._head is None:
             return super().decode(data, room)
-        self._started = True
+        data = self._head + data
+        if len(data) < 2:
+            self._head = data
+            return b""
+        self._head = None
         try:
             return super().decode(data, room)
         except zlib.error:
             self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
             return super().decode(data, room)
+
+    def flush(self) -> bytes:
+        if self._head:  # a body of one byte: too short for either form
+            raise zlib.error("deflate body of one byte")
+        return super().flush()
 
 
 class _Brotli:
@@ -79,6 +91,13 @@ class _Brotli:
 
     def flush(self) -> bytes:
         return b""
+
+
+def _encoded_room(limit: int) -> int:
+    """The most an inner step may yield: the still-encoded form of a body of ``limit`` bytes.
+    That form may be a little larger than the body (incompressible data gains headers and block
+    overheads: a few bytes per block, far less than a sixteenth), never much larger."""
+    return limit + limit // 16 + 4096
 
 
 def _step(coding: str) -> _Step:
@@ -103,7 +122,10 @@ class BoundedDecoder:
     def __init__(self, content_encoding: str | None, limit: int) -> None:
         codings = [c.strip().lower() for c in (content_encoding or "").split(",") if c.strip()]
         # Codings are listed in the order they were applied, so they are undone last first.
-        self._steps = [_step(coding) for coding in reversed(codings)] or [_Identity()]
+        # Identity steps change nothing: left out, an unknown coding before gzip does not hold
+        # the raw compressed bytes to the decoded body's limit.
+        steps = [_step(coding) for coding in reversed(codings)]
+        self._steps = [step for step in steps if not isinstance(step, _Identity)] or [_Identity()]
         self._limit = limit
         self._out = bytearray()
 
@@ -128,8 +150,10 @@ class BoundedDecoder:
         last = self._steps[-1]
         try:
             for step in self._steps:
-                # An inner step yields still-encoded bytes, which need not fit what is left.
-                room = self._room if step is last else self._limit
+                # An inner step yields still-encoded bytes, which need not fit what is left, and
+                # may be a little larger than the body they encode (a body of exactly the limit,
+                # or an empty one, encoded twice, was refused as too large).
+                room = self._room if step is last else _encoded_room(self._limit)
                 data = step.decode(data, room) + (step.flush() if flush else b"")
                 if len(data) > room:
                     if step is last:

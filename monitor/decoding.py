@@ -16,6 +16,7 @@ its label, with U+FFFD for the bytes that do not fit.
 
 from __future__ import annotations
 
+import codecs
 import re
 from email.message import Message
 
@@ -62,7 +63,14 @@ def _browser_codec(label: str | None) -> str | None:
     if not label:
         return None
     encoding = webencodings.lookup(label.strip().strip("\"'"))
-    return None if encoding is None else str(encoding.codec_info.name)
+    if encoding is None:
+        return None
+    try:
+        # webencodings knows encodings Python has no codec for (x-user-defined, replacement):
+        # such a label is ignored, as by a browser that lacks the encoding.
+        return codecs.lookup(encoding.codec_info.name).name
+    except LookupError:
+        return None
 
 
 def _header_charset(content_type: str | None) -> str | None:

@@ -433,11 +433,12 @@ def host_key(url: str) -> str:
     # Cached: every check asks for its URL's host, and httpx reads a URL slowly (~50 µs).
     try:
         parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
+        host = parsed.host  # decodes an IDNA name, which may be invalid (http://xn--/)
+    except (httpx.InvalidURL, UnicodeError) as exc:
         raise FetchError(f"invalid URL: {exc}") from None
-    if parsed.scheme not in _SCHEMES or not parsed.host:
+    if parsed.scheme not in _SCHEMES or not host:
         raise FetchError("not an absolute http or https URL")
-    return f"{parsed.host}:{parsed.port or _DEFAULT_PORTS[parsed.scheme]}"
+    return f"{host}:{parsed.port or _DEFAULT_PORTS[parsed.scheme]}"
 
 
 def _conditional_headers(validators: Validators | None) -> dict[str, str]:
@@ -510,22 +511,26 @@ def _status_line(status: int) -> str:
     return f"HTTP {status} {httpx.codes.get_reason_phrase(status)}".rstrip()
 
 
+_MAX_RETRY_AFTER = 86_400.0  # seconds; as monitor.schedule honours it
+
+
 def _retry_after(headers: httpx.Headers) -> float | None:
-    """Seconds to wait per Retry-After: delay-seconds, or an HTTP-date read against the Date header."""
+    """Seconds to wait per Retry-After: delay-seconds, or an HTTP-date read against the Date
+    header; at most a day (a longer wait is not honoured, and 400 digits would be infinite)."""
     value = headers.get("Retry-After", "").strip()
     if value.isascii() and value.isdigit():
-        return float(value)
+        return min(float(value), _MAX_RETRY_AFTER)
     when = _http_date(value)
     if when is None:
         return None
     now = _http_date(headers.get("Date", "")) or datetime.now(UTC)
-    return max(0.0, (when - now).total_seconds())
+    return min(max(0.0, (when - now).total_seconds()), _MAX_RETRY_AFTER)
 
 
 def _http_date(value: str) -> datetime | None:
     try:
         when = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):  # OverflowError: year 99999999999
         return None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 

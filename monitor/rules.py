@@ -131,7 +131,8 @@ def _builtin_text(name: str) -> str:
 def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+    # ValueError: a name the system cannot take (a NUL in it, from a quoted "\0" in YAML).
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise RulesError(f"{path}: cannot read the rule file: {exc}") from exc
 
 
@@ -140,6 +141,10 @@ def _parse(where: str, text: str) -> tuple[str, _FileModel]:
         data: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise RulesError(f"{where}: not valid YAML: {exc}") from exc
+    # PyYAML lets two errors through: a date it cannot build (2025-13-45) is a ValueError, and
+    # collections nested too deep exhaust its recursive constructor.
+    except (ValueError, RecursionError) as exc:
+        raise RulesError(f"{where}: not valid YAML: {type(exc).__name__}: {exc}") from None
     if not isinstance(data, dict):
         raise RulesError(f"{where}: expected a mapping with `language` and `rules`")
     try:
@@ -190,7 +195,9 @@ def _build(files: Iterable[tuple[str, _FileModel]]) -> RuleSet:
             noise=alternation(noise),
             persisting=adjacent(persisting),
         )
-    except re.error as exc:  # each pattern compiled alone; together, e.g. two groups of one name
+    # Each pattern compiled alone; together, e.g. two groups of one name. (Overflow and
+    # recursion: see _checked.)
+    except (re.error, OverflowError, RecursionError) as exc:
         raise RulesError(f"the rule files cannot be combined: {exc}") from exc
 
 
@@ -243,7 +250,9 @@ def _check_rule(where: str, rule: _RuleModel) -> None:
 def _checked(where: str, what: str, pattern: str) -> str:
     try:
         regex = compile_pattern(pattern)
-    except re.error as exc:
+    # Not only re.error: a repeat count too large ("a{4294967296}") is an OverflowError, and
+    # groups nested too deep exhaust the compiler's recursion.
+    except (re.error, OverflowError, RecursionError) as exc:
         raise RulesError(f"{where}: {what} {pattern!r} is not a valid regular expression: {exc}") from exc
     if regex.search(""):
         raise RulesError(f"{where}: {what} {pattern!r} matches the empty string")

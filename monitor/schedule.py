@@ -52,6 +52,6 @@ def next_check(
     ``retry_after`` (seconds) is counted from the answer that asked for it."""
     due = started + backoff_delay(interval, failures, max_backoff)
     if retry_after is not None and retry_after > 0:
-        asked = finished + min(timedelta(seconds=retry_after), MAX_RETRY_AFTER)
+        asked = finished + timedelta(seconds=min(retry_after, MAX_RETRY_AFTER.total_seconds()))
         due = max(due, asked)
     return due

@@ -33,7 +33,7 @@ from monitor.alerts.routing import Router
 from monitor.config import Config, load
 from monitor.models import Change, ChangeClass, Outcome
 from monitor.store import ChangeWrite, CheckWrite, SnapshotWrite, Store
-from tests.support.receiver import Post, WebhookReceiver
+from tests.support.receiver import SlowReceiver, WebhookReceiver, alert_id, settle
 from tests.support.records import versioned_record
 
 SCRIPT = Path(__file__).resolve().parent / "support" / "deliver_loop.py"
@@ -42,27 +42,6 @@ ALERTS = 100
 KILLS = 25
 LEASE = timedelta(seconds=1)  # the worker's
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-
-
-class SlowReceiver(WebhookReceiver):
-    """Records a POST as soon as it is read, then takes 20-50 ms to answer: a worker killed in
-    that window has delivered a message it has not recorded."""
-
-    def __init__(self, rng: random.Random) -> None:
-        super().__init__()
-        self._delays = rng
-
-    def _accept(self, post: Post) -> int:
-        status = super()._accept(post)
-        time.sleep(self._delays.uniform(0.02, 0.05))
-        return status
-
-
-def alert_id(post: Post) -> str:
-    """The alert id of a received message: its X-Alert-Id header, which the footer repeats."""
-    [header] = [v for k, v in post.headers.items() if k.lower() == "x-alert-id"]
-    assert post.json["message"].rstrip().endswith(f"Alert id: {header}")
-    return header
 
 
 class Launcher:
@@ -176,7 +155,7 @@ def test_killed_workers_lose_nothing_and_never_resend_what_they_recorded(
     print(f"seed {SEED} (set MONITOR_CRASH_SEED to replay)")
     rng = random.Random(SEED)
     started = time.monotonic()
-    with SlowReceiver(random.Random(rng.random())) as hook, Store.open(database_url) as store:
+    with SlowReceiver(random.Random(rng.random()), (0.02, 0.05)) as hook, Store.open(database_url) as store:
         config_file = tmp_path / "monitor.yaml"
         config_file.write_text(
             "sources:\n"
@@ -241,7 +220,7 @@ def kill_repeatedly(
         pid = launcher.run(offset)
         time.sleep(rng.uniform(0.02, 0.4))
         launcher.kill(pid)
-        _settle(hook)
+        settle(hook)
         sent = frozenset(a.key for a in store.outbox.alerts(AlertStatus.SENT))
         kills.append(Kill(len(hook.posts), sent))
         offset += LEASE  # the next worker starts when what this one held is due again
@@ -250,16 +229,8 @@ def kill_repeatedly(
     while store.outbox.counts()["sent"] < ALERTS and time.monotonic() < deadline:
         time.sleep(0.05)
     launcher.kill(pid)
-    _settle(hook)
+    settle(hook)
     return kills
-
-
-def _settle(hook: WebhookReceiver) -> None:
-    """Wait until a request a dead worker had already written has been read by the webhook."""
-    count = -1
-    while count != len(hook.posts):
-        count = len(hook.posts)
-        time.sleep(0.03)
 
 
 def _errors(log: IO[str]) -> str:

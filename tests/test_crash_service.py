@@ -34,33 +34,13 @@ import sqlalchemy as sa
 from monitor.alerts.outbox import AlertStatus
 from monitor.store import Store
 from tests.support.httpserver import LocalServer
-from tests.support.receiver import Post, WebhookReceiver
+from tests.support.receiver import SlowReceiver, WebhookReceiver, alert_id, settle
 from tests.support.services import ServiceLauncher
 
 SEED = int(os.environ.get("MONITOR_CRASH_SEED", "20260302"))
 SOURCES = 50
 KILLS = 22
 WAIT = 30.0  # seconds a restarted service has to record a generation
-
-
-class SlowReceiver(WebhookReceiver):
-    """Records a POST as soon as it is read, then takes 10-30 ms to answer: a service killed in
-    that window has delivered a message it has not recorded."""
-
-    def __init__(self, rng: random.Random) -> None:
-        super().__init__()
-        self._delays = rng
-
-    def _accept(self, post: Post) -> int:
-        status = super()._accept(post)
-        time.sleep(self._delays.uniform(0.01, 0.03))
-        return status
-
-
-def alert_id(post: Post) -> str:
-    [header] = [v for k, v in post.headers.items() if k.lower() == "x-alert-id"]
-    assert post.json["message"].rstrip().endswith(f"Alert id: {header}")
-    return header
 
 
 def page(index: int, generation: int) -> str:
@@ -121,7 +101,7 @@ def test_service_killed_at_random_loses_nothing_and_resends_nothing_recorded(
     pids: list[int] = []
     with (
         LocalServer() as server,
-        SlowReceiver(random.Random(rng.random())) as hook,
+        SlowReceiver(random.Random(rng.random()), (0.01, 0.03)) as hook,
         Store.open(database_url) as store,
     ):
         write_config(config, database_url, server, hook)
@@ -258,14 +238,6 @@ def wait_for(condition: object, launcher: ServiceLauncher, pids: list[int]) -> N
     while not condition():
         assert launcher.alive(pids[-1]), f"the service ended: {tail(launcher, pids)}"
         assert time.monotonic() < deadline, f"not reached within {WAIT} s; {tail(launcher, pids)}"
-        time.sleep(0.05)
-
-
-def settle(hook: WebhookReceiver) -> None:
-    """Wait until a request a dead process had already written has been read by the webhook."""
-    count = -1
-    while count != len(hook.posts):
-        count = len(hook.posts)
         time.sleep(0.05)
 
 

@@ -468,7 +468,8 @@ def test_broken_items_are_parse_errors(payload: Any, reason: str) -> None:
 
 
 def test_the_html_page_is_refused_with_the_api_url_to_use() -> None:
-    with pytest.raises(ParseError, match=r"not JSON: configure the Content API URL"):
+    expected = r"not JSON \(Expecting value at line 1 column 1\); the kind reads the Content API"
+    with pytest.raises(ParseError, match=expected):
         parse(b"<!doctype html><title>Mali travel advice - GOV.UK</title>")
 
 

@@ -50,7 +50,10 @@ Expect = ChangeClass | Literal["unchanged"]
 
 
 def _in_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first moment a datetime holds
+        raise ValueError("out of the range of dates (years 1 to 9999 in UTC)") from None
 
 
 # Any UTC offset may be written; times are kept in UTC (HTTP dates, the store, the report).
@@ -80,7 +83,9 @@ class Served(_Strict):
 class SeedSource(_Strict):
     """A source of the seed: what the configuration needs, and what it served when."""
 
-    id: str
+    # The id names the source's folder: a plain name (a configuration's source id), so that
+    # no id ("../../etc") makes the replay read or serve a file outside the seed.
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
     kind: str
     publisher: str | None = None
     url: str
@@ -166,11 +171,20 @@ def load_timeline(folder: Path) -> Timeline:
         f"{source.id}/{served.file}"
         for source in timeline.sources
         for served in source.snapshots
-        if not (folder / source.id / served.file).is_file()
+        if not _is_file(folder / source.id / served.file)
     ]
     if missing:
         raise ConfigError(f"{path}: files not found in the seed: {', '.join(missing)}")
     return timeline
+
+
+def _is_file(path: Path) -> bool:
+    """Whether ``path`` is a readable file's name; False also when the system refuses the name
+    itself (too long, a NUL), which ``Path.is_file`` raises for."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def read_yaml(path: Path, *, missing: str, what: str) -> Any:
@@ -180,5 +194,7 @@ def read_yaml(path: Path, *, missing: str, what: str) -> Any:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(missing) from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    # ValueError and RecursionError: PyYAML lets them through for a date it cannot build
+    # (2025-13-45) and for collections nested too deep.
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError, RecursionError) as exc:
         raise ConfigError(f"{path}: cannot read {what}: {exc}".replace("\n", " ")) from None

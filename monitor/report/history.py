@@ -172,9 +172,11 @@ def moment(text: str, *, end_of_day: bool = False) -> datetime:
             start = datetime(day.year, day.month, day.day, tzinfo=UTC)
             return start + timedelta(days=1, microseconds=-1) if end_of_day else start
         parsed = datetime.fromisoformat(value)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
     except ValueError:
         raise ValueError(f"{text!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59-01:00 is in the year 10000 in UTC
+        raise ValueError(f"{text!r} is out of range once in UTC") from None
 
 
 def window_of(since: str | None, until: str | None, countries: Sequence[str] = ()) -> Window:

@@ -10,10 +10,12 @@ the payload lacks the structure the kind needs. Fetching is done by the pipeline
 
 from __future__ import annotations
 
+import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import timedelta
-from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -68,6 +70,59 @@ class Source(ABC):
 
         A source with ``countries`` returns records for those countries only (the ones the
         payload speaks about); without, for every country in the payload."""
+
+
+# A lone surrogate can only come from a ``\\uD800``-``\\uDFFF`` escape in JSON text.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def load_json(payload: bytes | str) -> Any:
+    """``json.loads`` for the JSON kinds, with lone surrogates made U+FFFD.
+
+    JSON may escape half of a UTF-16 pair (``"\\ud800"``, an emoji cut in two); Python keeps it
+    as a lone surrogate, which no UTF-8 encoder accepts, so lxml, the store and the alerts would
+    all fail on it. It becomes U+FFFD, as an invalid byte does in :func:`~monitor.decoding.decode_body`;
+    so do UTF-8-encoded surrogates in ``bytes``, which are invalid UTF-8. Raises ``ValueError``
+    for what is not JSON (or not text) and ``RecursionError`` for arrays nested too deep."""
+    text = payload if isinstance(payload, str) else payload.decode(json.detect_encoding(payload))
+    data = json.loads(text)
+    return _without_surrogates(data) if _SURROGATE_ESCAPE.search(text) else data
+
+
+def json_problem(exc: ValueError | RecursionError) -> str:
+    """What :func:`load_json` found wrong, in a few words: where the JSON breaks, and how."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    return str(exc) or type(exc).__name__
+
+
+def _without_surrogates(data: Any) -> Any:
+    """``data`` with every lone surrogate of its strings and keys replaced, in place (a loop,
+    not recursion: the document may be nested as deep as the JSON parser allows)."""
+    if isinstance(data, str):
+        return _SURROGATE.sub("\ufffd", data)
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if any(_SURROGATE.search(key) for key in node):
+                fixed = {_SURROGATE.sub("\ufffd", key): value for key, value in node.items()}
+                node.clear()
+                node.update(fixed)
+            entries: list[tuple[Any, Any]] = list(node.items())
+        elif isinstance(node, list):
+            entries = list(enumerate(node))
+        else:
+            continue
+        for key, value in entries:
+            if isinstance(value, str):
+                node[key] = _SURROGATE.sub("\ufffd", value)
+            elif isinstance(value, dict | list):
+                stack.append(value)
+    return data
 
 
 REGISTRY: dict[str, type[Source]] = {}

@@ -8,7 +8,6 @@ The per-country file ``cta-cap-{iso2}.json`` is ``{"metadata": {"generated": …
 from __future__ import annotations
 
 import html
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from monitor.errors import ParseError
 from monitor.flags import CallToLeave
 from monitor.models import Record, Scope, Section, Zone
 from monitor.normalise import clean_text, element_text, parse_html
-from monitor.sources.base import NoOptions, Source, register
+from monitor.sources.base import NoOptions, Source, json_problem, load_json, register
 
 PAGE_URL = "https://travel.gc.ca/destinations/{slug}"
 # The sections whose wording can call on Canadians to leave; entry and exit rules cannot.
@@ -108,9 +107,9 @@ class CaGacSource(Source):
 def _load_data(body: bytes) -> dict[str, Any]:
     """The ``data`` object of the payload. Raises ParseError."""
     try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
-        raise ParseError("the payload is not JSON") from None
+        payload = load_json(body)
+    except (ValueError, RecursionError) as exc:
+        raise ParseError(f"the payload is not JSON ({json_problem(exc)})") from None
     data = payload.get("data") if isinstance(payload, dict) else None
     if not isinstance(data, dict) or not data:
         raise ParseError("no 'data' object in the payload")

@@ -9,7 +9,6 @@ the page's HTML (``content``, ``lastChanges``). Both are parsed by the same code
 from __future__ import annotations
 
 import html
-import json
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from monitor.errors import ParseError
 from monitor.flags import CallToLeave
 from monitor.models import Record, Scope, Section, Zone
 from monitor.normalise import clean_text, element_text, parse_html
-from monitor.sources.base import NoOptions, Source, register
+from monitor.sources.base import NoOptions, Source, json_problem, load_json, register
 
 
 @dataclass(frozen=True)
@@ -105,9 +104,9 @@ class DeAaSource(Source):
 def _load_response(body: bytes) -> dict[str, Any]:
     """The ``response`` object of the payload. Raises ParseError."""
     try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
-        raise ParseError("the payload is not JSON") from None
+        payload = load_json(body)
+    except (ValueError, RecursionError) as exc:
+        raise ParseError(f"the payload is not JSON ({json_problem(exc)})") from None
     if payload == {}:
         raise ParseError("empty JSON object: the API answers {} when it fails or is switched off")
     response = payload.get("response") if isinstance(payload, dict) else None

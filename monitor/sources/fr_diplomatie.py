@@ -81,7 +81,9 @@ class FrDiplomatieOptions(BaseModel):
         for pattern in patterns:
             try:
                 re.compile(pattern)
-            except re.error as exc:
+            # Not only re.error: a repeat count too large ("a{4294967296}") is an OverflowError
+            # and groups nested too deep a RecursionError, which pydantic would let through.
+            except (re.error, OverflowError, RecursionError) as exc:
                 raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
         return patterns
 

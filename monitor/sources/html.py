@@ -74,7 +74,7 @@ class HtmlSource(Source):
 
     def _read_fast(self, html: str) -> tuple[str, list[Section]] | None:
         """Title and sections through lxml (see :mod:`monitor.fasthtml`); None when a selector
-        needs soupsieve or lxml will not read the string."""
+        needs soupsieve or lxml will not read or edit the string."""
         select = fasthtml.compile_selectors(self.options.select)
         exclude = fasthtml.compile_selectors(self.options.exclude)
         if select is None or exclude is None:
@@ -83,8 +83,13 @@ class HtmlSource(Source):
             root = fasthtml.parse(html)
         except (etree.ParserError, ValueError):
             return None
-        for selector in exclude:
-            fasthtml.drop(selector(root))
+        try:
+            for selector in exclude:
+                fasthtml.drop(selector(root))
+        except ValueError:
+            # Dropping moves the text after an element to its neighbour, and lxml refuses to set
+            # text holding control characters (U+000B...) that it read from the page itself.
+            return None
         sections = []
         for name, selector in zip(self.options.select, select, strict=True):
             found = selector(root)

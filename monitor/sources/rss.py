@@ -25,17 +25,34 @@ from monitor.models import Record, Section
 from monitor.normalise import clean_text, element_text, parse_html, sha256
 from monitor.sources.base import Source, register
 
+# "<!ENTITY" as the bytes of every encoding feedparser may convert a document from before its
+# strict parse: ASCII-compatible ones, UTF-16 and UTF-32 of either order, and EBCDIC.
+_ENTITY_DECLARATIONS = tuple(
+    "<!ENTITY".encode(encoding)
+    for encoding in ("ascii", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "cp037")
+)
+
 
 def _refuse_entity_declarations(body: bytes, *, source_id: str, url: str) -> None:
     """ParseError for a document that declares entities. Feeds never need them, and expat would
-    expand an entity bomb up to its 8 MiB safety margin into feedparser's slow handlers. A
-    document that is not well-formed XML goes on: feedparser's loose parser expands nothing."""
+    expand an entity bomb up to its 8 MiB safety margin into feedparser's slow handlers.
+
+    A document expat cannot read is not let through on that ground alone: feedparser converts
+    an encoding expat lacks (Shift_JIS, GB2312, UTF-32, an unknown label...) to UTF-8 and parses
+    that strictly, so an entity declaration there would be expanded all the same. Such a
+    document is refused when its bytes hold "<!ENTITY"; without one it goes on (feedparser's
+    loose parser, which reads what is not well-formed, expands nothing)."""
     try:
         DefusedET.fromstring(body, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise ParseError(f"the document declares entities ({exc})", source_id=source_id, url=url) from None
     except (SyntaxError, ValueError, LookupError):  # not well-formed, unknown encoding...
-        pass
+        if any(declaration in body for declaration in _ENTITY_DECLARATIONS):
+            raise ParseError(
+                "the document declares entities (<!ENTITY in a document expat cannot read)",
+                source_id=source_id,
+                url=url,
+            ) from None
 
 
 def load_feed(body: bytes, content_type: str | None, *, source_id: str, url: str) -> Any:
@@ -101,7 +118,9 @@ class RssOptions(BaseModel):
         if pattern is not None:
             try:
                 re.compile(pattern)
-            except re.error as exc:
+            # Not only re.error: a repeat count too large ("a{4294967296}") is an OverflowError
+            # and groups nested too deep a RecursionError, which pydantic would let through.
+            except (re.error, OverflowError, RecursionError) as exc:
                 raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
         return pattern
 

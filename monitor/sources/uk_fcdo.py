@@ -26,7 +26,7 @@ from monitor.decoding import decode_body
 from monitor.errors import FetchError, ParseError
 from monitor.models import Fetched, Record, Scope, Section, StaffDeparture, Validators, Zone
 from monitor.normalise import clean_text, element_text, parse_html
-from monitor.sources.base import Fetches, Source, register
+from monitor.sources.base import Fetches, Source, json_problem, load_json, register
 
 INDEX_PATH = "/api/content/foreign-travel-advice"
 WEB_ROOT = "https://www.gov.uk"
@@ -234,9 +234,11 @@ class UkFcdoSource(Source):
 
 def _records(body: bytes, content_type: str | None) -> list[Record]:
     try:
-        data = json.loads(decode_body(body, content_type))
-    except (ValueError, RecursionError):
-        raise ParseError(f"not JSON: configure the Content API URL ({WEB_ROOT}{INDEX_PATH}/<slug>)") from None
+        data = load_json(decode_body(body, content_type))
+    except (ValueError, RecursionError) as exc:
+        raise ParseError(
+            f"not JSON ({json_problem(exc)}); the kind reads the Content API: {WEB_ROOT}{INDEX_PATH}/<slug>"
+        ) from None
     if not (isinstance(data, dict) and "items" in data and "index" in data):
         if isinstance(data, dict) and data.get("document_type") == "travel_advice_index":
             raise ParseError("the travel-advice index carries no levels: it is read through the kind's fetch")
@@ -414,7 +416,17 @@ def _parts(parts: object) -> list[tuple[str, str]]:
 def _leaf_blocks(html: str) -> list[Tag]:
     """The innermost block elements, in document order: each sentence is read once."""
     soup = parse_html(html)
-    return [tag for tag in soup.find_all(_LEAVES) if isinstance(tag, Tag) and tag.find(_LEAVES) is None]
+    blocks = [tag for tag in soup.find_all(_LEAVES) if isinstance(tag, Tag)]
+    # The elements holding a block, marked upwards from each block up to one already marked:
+    # every element is visited once. (``tag.find(_LEAVES)`` per block walks the block's whole
+    # subtree each time: quadratic, minutes for a part nested 100,000 deep.)
+    holders: set[int] = set()
+    for tag in blocks:
+        parent = tag.parent
+        while parent is not None and id(parent) not in holders:
+            holders.add(id(parent))
+            parent = parent.parent
+    return [tag for tag in blocks if id(tag) not in holders]
 
 
 def _sentences(tag: Tag) -> list[str]:
@@ -485,7 +497,7 @@ def _unmarked(validators: Validators | None, mark: str) -> Validators | None:
 
 def _json_or_none(fetched: Fetched) -> Any:
     try:
-        return json.loads(decode_body(fetched.body, fetched.content_type))
+        return load_json(decode_body(fetched.body, fetched.content_type))
     except (ValueError, RecursionError):
         return None
 

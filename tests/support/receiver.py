@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -98,3 +99,35 @@ class WebhookReceiver:
                 return self.fail_status
             self._posts.append(post)
             return 200
+
+
+def settle(hook: WebhookReceiver, quiet: float = 0.05) -> None:
+    """Wait until the requests a dead sender had already written have been read: until no new
+    one arrives for ``quiet`` seconds."""
+    count = -1
+    while count != len(hook.posts):
+        count = len(hook.posts)
+        time.sleep(quiet)
+
+
+class SlowReceiver(WebhookReceiver):
+    """Records a POST as soon as it is read, then takes ``delay`` (a range of seconds, drawn from
+    ``rng``) to answer: a sender killed in that window has delivered a message it has not
+    recorded."""
+
+    def __init__(self, rng: random.Random, delay: tuple[float, float]) -> None:
+        super().__init__()
+        self._rng = rng
+        self._delay = delay
+
+    def _accept(self, post: Post) -> int:
+        status = super()._accept(post)
+        time.sleep(self._rng.uniform(*self._delay))
+        return status
+
+
+def alert_id(post: Post) -> str:
+    """The alert id of a received message: its X-Alert-Id header, which the footer repeats."""
+    [header] = [v for k, v in post.headers.items() if k.lower() == "x-alert-id"]
+    assert post.json["message"].rstrip().endswith(f"Alert id: {header}")
+    return header
