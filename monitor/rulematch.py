@@ -78,14 +78,21 @@ def fold(text: str) -> str:
     return _ascii(text.lower())
 
 
+_NAMED_GROUP = re.compile(r"(\(\?P(?:<[^>]*>|=[^)]*\)))")
+
+
 def fold_pattern(pattern: str) -> str:
     """A regular expression folded like text: literal characters lower-cased (escapes such as
-    ``\\S`` or ``\\W`` kept), accents removed."""
+    ``\\S`` or ``\\W``, and named groups ``(?P<Name>`` / ``(?P=Name)``, kept), accents removed."""
     out: list[str] = []
-    escaped = False
-    for char in pattern:
-        out.append(char if escaped else char.lower())
-        escaped = not escaped and char == "\\"
+    for index, part in enumerate(_NAMED_GROUP.split(pattern)):
+        if index % 2:
+            out.append(part)
+            continue
+        escaped = False
+        for char in part:
+            out.append(char if escaped else char.lower())
+            escaped = not escaped and char == "\\"
     return _ascii("".join(out))
 
 

@@ -161,6 +161,8 @@ def test_folding_and_folded_patterns() -> None:
     assert fold("Déconseillé – l’Ambassade, STRAßE, Œuvre") == "deconseille - l'ambassade, strasse, oeuvre"
     assert fold("a\nb") == "a\nb"
     assert fold_pattern(r"Formellement\s+DÉCONSEILLÉ\S*\W") == r"formellement\s+deconseille\S*\W"
+    # Group names are names, not text: folded, (?P<Town> would no longer compile.
+    assert fold_pattern(r"(?P<Town>Bamako|Gao) - (?P=Town)") == r"(?P<Town>bamako|gao) - (?P=Town)"
 
 
 @pytest.mark.parametrize(
