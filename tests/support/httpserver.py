@@ -136,6 +136,11 @@ class LocalServer:
 
 
 class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog is 5: a burst of connections (a service starting its
+    # first round, a crash test restarting it) overflows it, and each dropped SYN is retried by
+    # the client's kernel after 1, 2, 4 s... long enough to time a check out.
+    request_queue_size = 128
+
     def __init__(
         self,
         address: tuple[str, int],

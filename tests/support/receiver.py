@@ -48,6 +48,11 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender went away in the middle of its request (a killed process): a
+                    # message cut short was never delivered.
+                    self.close_connection = True
+                    return
                 status = receiver._accept(Post(self.path, dict(self.headers.items()), body))
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
