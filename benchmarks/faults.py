@@ -150,12 +150,17 @@ def delayed(pages: Pages, _: int) -> Handler:
     return answer
 
 
+def start_answer(handler: BaseHTTPRequestHandler, pages: Pages) -> None:
+    """The status line and headers of version A, whose body the caller sends (or not)."""
+    handler.send_response_only(200)
+    handler.send_header("Content-Type", pages.content_type)
+    handler.send_header("Content-Length", str(len(pages.before)))
+    handler.end_headers()
+
+
 def trickle(pages: Pages, _: int) -> Handler:
     def answer(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response_only(200)
-        handler.send_header("Content-Type", pages.content_type)
-        handler.send_header("Content-Length", str(len(pages.before)))
-        handler.end_headers()
+        start_answer(handler, pages)
         deadline = time.monotonic() + TIMEOUT * 4
         for byte in pages.before:
             if time.monotonic() > deadline:
@@ -169,10 +174,7 @@ def trickle(pages: Pages, _: int) -> Handler:
 
 def reset_mid_body(pages: Pages, _: int) -> Handler:
     def answer(handler: BaseHTTPRequestHandler) -> None:
-        handler.send_response_only(200)
-        handler.send_header("Content-Type", pages.content_type)
-        handler.send_header("Content-Length", str(len(pages.before)))
-        handler.end_headers()
+        start_answer(handler, pages)
         handler.wfile.write(pages.before[: len(pages.before) // 2])
         # SO_LINGER 0: closing sends a TCP reset instead of a clean end.
         handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -35,7 +35,7 @@ from monitor.alerts.outbox import AlertStatus
 from monitor.store import Store
 from tests.support.httpserver import LocalServer
 from tests.support.receiver import SlowReceiver, WebhookReceiver, alert_id, settle
-from tests.support.services import ServiceLauncher
+from tests.support.services import ServiceLauncher, service_launcher
 
 SEED = int(os.environ.get("MONITOR_CRASH_SEED", "20260302"))
 SOURCES = 50
@@ -82,13 +82,8 @@ class Kill:
 
 @pytest.fixture
 def launcher(tmp_path: Path) -> Iterator[ServiceLauncher]:
-    (tmp_path / "logs").mkdir()
-    with (tmp_path / "launcher.log").open("w+", encoding="utf-8") as errors:
-        launcher = ServiceLauncher(tmp_path / "logs", errors)
-        try:
-            yield launcher
-        finally:
-            launcher.close()
+    with service_launcher(tmp_path) as launcher:
+        yield launcher
 
 
 def test_service_killed_at_random_loses_nothing_and_resends_nothing_recorded(

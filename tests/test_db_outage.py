@@ -37,7 +37,7 @@ from tests.support.httpserver import LocalServer
 from tests.support.pgcluster import PgCluster, pg_cluster  # noqa: F401  (the fixture)
 from tests.support.ports import free_port
 from tests.support.receiver import Post, WebhookReceiver
-from tests.support.services import ServiceLauncher
+from tests.support.services import ServiceLauncher, service_launcher
 
 SOURCES = 12
 OUTAGE = 7.0  # seconds
@@ -139,13 +139,8 @@ def warnings(log: str, text: str) -> int:
 
 @pytest.fixture
 def launcher(tmp_path: Path) -> Iterator[ServiceLauncher]:
-    (tmp_path / "logs").mkdir()
-    with (tmp_path / "launcher.log").open("w+", encoding="utf-8") as errors:
-        launcher = ServiceLauncher(tmp_path / "logs", errors)
-        try:
-            yield launcher
-        finally:
-            launcher.close()
+    with service_launcher(tmp_path) as launcher:
+        yield launcher
 
 
 @pytest.fixture

@@ -56,20 +56,29 @@ def assert_inert_html(html: str, *, own_scripts: int = 0) -> BeautifulSoup:
     return soup
 
 
+def write_config(folder: Path, server: LocalServer, alerts: str) -> Path:
+    """A configuration watching the server's /mali page, alerting the channels ``alerts`` lists."""
+    path = folder / "monitor.yaml"
+    path.write_text(
+        f"database: sqlite:///{folder / 'monitor.db'}\n"
+        "defaults: {timeout: 5s}\n"
+        "sources:\n"
+        f'  - {{id: evil, kind: html, url: "{server.url("/mali")}", countries: [ML],'
+        " options: {select: .advice}}\n"
+        f"alerts:\n{alerts}"
+    )
+    return path
+
+
 def test_hostile_page_text_stays_text_everywhere(tmp_path: Path) -> None:
     with LocalServer() as server, WebhookReceiver() as hook:
         server.route("/mali", PAGE.format(extra=""))
-        config_path = tmp_path / "monitor.yaml"
-        config_path.write_text(
-            f"database: sqlite:///{tmp_path / 'monitor.db'}\n"
-            "defaults: {timeout: 5s}\n"
-            "sources:\n"
-            f'  - {{id: evil, kind: html, url: "{server.url("/mali")}", countries: [ML],'
-            " options: {select: .advice}}\n"
-            "alerts:\n"
+        config_path = write_config(
+            tmp_path,
+            server,
             f'  - {{name: hook, url: "json://127.0.0.1:{hook.port}/hook", min_class: noise}}\n'
             # A service that renders Markdown, as Slack, Discord or Teams do.
-            f'  - {{name: chat, url: "json://127.0.0.1:{hook.port}/md?format=markdown", min_class: noise}}\n'
+            f'  - {{name: chat, url: "json://127.0.0.1:{hook.port}/md?format=markdown", min_class: noise}}\n',
         )
         runner = CliRunner()
         first = runner.invoke(cli, ["--config", str(config_path), "check"])
@@ -130,14 +139,10 @@ def test_terminal_output_shows_page_text_and_errors_as_they_are(tmp_path: Path) 
     stray closing tag stopped the command), and control characters never reach the terminal."""
     with LocalServer() as server:
         server.route("/mali", PAGE_FOR_TERMINAL.format(extra=""))
-        config_path = tmp_path / "monitor.yaml"
-        config_path.write_text(
-            f"database: sqlite:///{tmp_path / 'monitor.db'}\n"
-            "defaults: {timeout: 5s}\n"
-            "sources:\n"
-            f'  - {{id: evil, kind: html, url: "{server.url("/mali")}", countries: [ML],'
-            " options: {select: .advice}}\n"
-            'alerts: [{name: hook, url: "json://127.0.0.1:9/hook", min_class: noise, max_attempts: 1}]\n'
+        config_path = write_config(
+            tmp_path,
+            server,
+            '  - {name: hook, url: "json://127.0.0.1:9/hook", min_class: noise, max_attempts: 1}\n',
         )
         runner = CliRunner()
         runner.invoke(cli, ["--config", str(config_path), "check"])

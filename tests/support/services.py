@@ -12,6 +12,8 @@ import shlex
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -89,3 +91,15 @@ class ServiceLauncher:
         line = self._process.stdout.readline()
         assert line, f"the launcher ended: {self.errors()}"
         return line.strip()
+
+
+@contextmanager
+def service_launcher(folder: Path) -> Iterator[ServiceLauncher]:
+    """A launcher whose services log to ``folder/logs``; closed (its services killed) at the end."""
+    (folder / "logs").mkdir()
+    with (folder / "launcher.log").open("w+", encoding="utf-8") as errors:
+        launcher = ServiceLauncher(folder / "logs", errors)
+        try:
+            yield launcher
+        finally:
+            launcher.close()
